@@ -41,7 +41,7 @@ bool Reader::next(Packet& out) {
     const std::uint8_t* h = bytes_.data() + pos_;
     std::uint32_t included = be32(h + 4);
     std::uint32_t flags = be32(h + 8);
-    std::int64_t ts = static_cast<std::int64_t>(be64(h + 16));
+    std::uint64_t ts = be64(h + 16);
     if (included > bytes_.size() - pos_ - 24) {
       stats_.truncated = true;
       stats_.skipped++;
@@ -52,7 +52,8 @@ bool Reader::next(Packet& out) {
     pos_ += 24 + included;
     stats_.records++;
     out.index = stats_.records;
-    out.unix_us = ts - kEpochDeltaUs;
+    // Unsigned arithmetic: a corrupt timestamp wraps instead of overflowing.
+    out.unix_us = static_cast<std::int64_t>(ts - static_cast<std::uint64_t>(kEpochDeltaUs));
     switch (datalink_) {
       case kDatalinkH4: {
         if (rec.empty() || rec[0] < 0x01 || rec[0] > 0x05) {

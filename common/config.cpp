@@ -1,6 +1,7 @@
 #include "common/config.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -36,7 +37,20 @@ std::string Node::where() const {
 }
 
 void Node::fail(const std::string& what) const {
-  throw ConfigError((path_.empty() ? std::string("(document)") : path_) + ": " + what + where());
+  // Keys and values come from the file: control bytes are shown escaped so the
+  // message stays one printable line (and a NUL cannot cut it short).
+  std::string msg = (path_.empty() ? std::string("(document)") : path_) + ": " + what;
+  std::string clean;
+  for (unsigned char c : msg) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      clean += buf;
+    } else {
+      clean += static_cast<char>(c);
+    }
+  }
+  throw ConfigError(clean + where());
 }
 
 bool Node::has(std::string_view key) const {

@@ -205,7 +205,7 @@ asio::awaitable<void> Session::run() {
   std::optional<PeerIdentity> peer = tls::peer_identity(stream_.native_handle());
 
   beast::flat_buffer buffer;
-  while (!stop_requested_) {
+  while (!stop_requested_ && !server_.stopping()) {
     // Wait for the first byte of the next request under the idle timeout.
     if (buffer.size() == 0) {
       idle_ = true;
@@ -262,7 +262,7 @@ asio::awaitable<void> Session::run() {
       server_.metrics_->histogram("c4i_http_request_duration_seconds", "Time to handle a request")
           .observe(std::chrono::duration<double>(Clock::now() - start).count());
     }
-    keep_alive = keep_alive && !resp.close && !stop_requested_;
+    keep_alive = keep_alive && !resp.close && !stop_requested_ && !server_.stopping();
     if (!co_await send(std::move(resp), keep_alive)) break;
     if (!keep_alive) break;
   }
@@ -378,6 +378,7 @@ asio::awaitable<void> Server::accept_loop() {
     }
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    if (metrics_) metrics_->counter("c4i_http_connections_total", "TCP connections accepted").inc();
     if (active_.load() >= options_.max_connections) {
       if (metrics_) metrics_->counter("c4i_http_rejected_connections_total", "Connections refused with 503 (over max_connections)").inc();
       auto ex = socket.get_executor();
