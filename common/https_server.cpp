@@ -107,19 +107,26 @@ class Session : public std::enable_shared_from_this<Session>, public StreamWrite
     beast::error_code ec;
     stream_.lowest_layer().cancel(ec);
   }
+  // Deadlines are a plain member checked by the watchdog on a coarse tick:
+  // re-arming a timer on every change would wake the watchdog several times
+  // per request, which costs more than the request itself on a small gateway.
   void set_deadline(std::optional<std::chrono::milliseconds> d) {
     timed_out_ = false;
-    deadline_timer_.expires_at(d ? Clock::now() + *d : Clock::time_point::max());
+    deadline_ = d ? Clock::now() + *d : Clock::time_point::max();
   }
   asio::awaitable<void> watchdog() {
     auto self = shared_from_this();
+    const auto& o = server_.options_;
+    auto tick = std::clamp(std::min({o.request_timeout, o.idle_timeout, o.handshake_timeout}) / 4,
+                           std::chrono::milliseconds(5), std::chrono::milliseconds(250));
     while (open_) {
+      deadline_timer_.expires_after(tick);
       co_await deadline_timer_.async_wait(use_tuple);
       if (!open_) break;
-      if (deadline_timer_.expiry() <= Clock::now()) {
+      if (deadline_ <= Clock::now()) {
         timed_out_ = true;
+        deadline_ = Clock::time_point::max();
         cancel_io();
-        deadline_timer_.expires_at(Clock::time_point::max());
       }
     }
   }
@@ -132,6 +139,7 @@ class Session : public std::enable_shared_from_this<Session>, public StreamWrite
   Stream stream_;
   asio::steady_timer deadline_timer_;
   asio::steady_timer wake_timer_;
+  Clock::time_point deadline_ = Clock::time_point::max();
   bool open_ = true;
   bool idle_ = false;
   bool timed_out_ = false;
