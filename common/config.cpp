@@ -134,12 +134,21 @@ long long Node::integer() const {
   const std::string& s = node_.Scalar();
   std::size_t used = 0;
   long long v = 0;
+  // YAML 1.2 core schema integers: decimal, 0x hexadecimal, 0o octal.
+  int base = 10;
+  std::size_t skip = 0;
+  bool neg = !s.empty() && (s[0] == '-' || s[0] == '+');
+  std::size_t p = neg ? 1 : 0;
+  if (s.size() > p + 2 && s[p] == '0' && (s[p + 1] == 'x' || s[p + 1] == 'X')) base = 16, skip = 2;
+  else if (s.size() > p + 2 && s[p] == '0' && s[p + 1] == 'o') base = 8, skip = 2;
+  std::string digits = s.substr(0, p) + s.substr(p + skip);
   try {
-    v = std::stoll(s, &used, 10);
+    v = std::stoll(digits, &used, base);
   } catch (const std::exception&) {
     fail("must be an integer, got " + s);
   }
-  if (used != s.size()) fail("must be an integer, got " + s);
+  if (used != digits.size() || (skip && digits.size() > p && (digits[p] == '-' || digits[p] == '+')))
+    fail("must be an integer, got " + s);
   return v;
 }
 

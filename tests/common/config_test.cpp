@@ -126,3 +126,19 @@ TEST(Config, ControlBytesInKeysAreEscapedInErrors) {
 }
 }  // namespace
 }  // namespace c4i::config
+
+namespace c4i::config {
+namespace {
+TEST(Config, IntegersMayBeHexOrOctalAsInYaml12) {
+  auto doc = load_string("a: 0x0059\nb: 0o17\nc: -12\nd: 010\ne: 0x\n", "i.yaml");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ(doc->child("a").integer(), 0x59);
+  EXPECT_EQ(doc->child("b").integer(), 15);
+  EXPECT_EQ(doc->child("c").integer(), -12);
+  EXPECT_EQ(doc->child("d").integer(), 10);  // YAML 1.2: a leading zero is still decimal
+  auto r = parse(*doc, [](const Node& n) { return n.child("e").integer(); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "e: must be an integer, got 0x (i.yaml:5)");
+}
+}  // namespace
+}  // namespace c4i::config
