@@ -45,7 +45,7 @@ pick_go() {
   fi
   c="$(command -v go || true)"; [[ -n "$c" ]] && cands+=("$c")
   cands+=(/usr/local/go/bin/go)
-  for c in $(ls -d /usr/lib/go-1.*/bin/go 2>/dev/null | sort -rV); do cands+=("$c"); done
+  while IFS= read -r c; do cands+=("$c"); done < <(compgen -G '/usr/lib/go-1.*/bin/go' | sort -rV)
   for c in "${cands[@]}"; do
     [[ -x "$c" ]] || continue
     v="$(go_version "$c")"; [[ -n "$v" ]] || continue
@@ -73,7 +73,7 @@ read -r GO GO_LOCAL_VERSION < <(pick_go || true) || true
 if [[ -z "${GO:-}" ]] || ! version_ge "$GO_LOCAL_VERSION" 1.21; then
   install_debian_go
   read -r GO GO_LOCAL_VERSION < <(pick_go || true) || true
-  [[ -n "${GO:-}" ]] && version_ge "$GO_LOCAL_VERSION" 1.21 || c4i_die "could not get a Go >= 1.21"
+  if [[ -z "${GO:-}" ]] || ! version_ge "$GO_LOCAL_VERSION" 1.21; then c4i_die "could not get a Go >= 1.21"; fi
 fi
 if version_ge "$GO_LOCAL_VERSION" "$GO_REQUIRED"; then
   export GOTOOLCHAIN=local

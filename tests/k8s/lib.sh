@@ -8,7 +8,9 @@ C4I_K8S_GOMOD="$C4I_K8S_DIR/go/go.mod"
 # Versions: Kubernetes and etcd come from go/go.mod (the single source of
 # truth); KWOK is built with `go install` from its own released module.
 K8S_VERSION="$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$C4I_K8S_GOMOD")"
+# shellcheck disable=SC2034  # used by the scripts that source this file
 ETCD_VERSION="$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }' "$C4I_K8S_GOMOD")"
+# shellcheck disable=SC2034
 KWOK_VERSION="${C4I_KWOK_VERSION:-v0.8.0}"
 
 C4I_K8S_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/c4i-k8s/$K8S_VERSION"
@@ -59,8 +61,6 @@ c4i_wait_port() {
 c4i_start() {
   local name="$1" dir="$2"; shift 2
   mkdir -p "$dir/logs" "$dir/pids"
-  printf '%q ' "$@" > "$dir/pids/$name.cmd"
-  echo >> "$dir/pids/$name.cmd"
   setsid nohup "$@" >> "$dir/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$dir/pids/$name.pid"
 }
@@ -109,6 +109,31 @@ c4i_wait_readyz() {
     sleep 0.5
   done
   return 1
+}
+
+# c4i_wait_healthz NAME DIR PORT TIMEOUT_S: waits until the component's
+# /healthz on its secure port 127.0.0.1:PORT says ok.
+c4i_wait_healthz() {
+  local name="$1" dir="$2" port="$3" deadline=$(( SECONDS + $4 ))
+  while (( SECONDS < deadline )); do
+    [[ "$(curl -sk --max-time 3 "https://127.0.0.1:$port/healthz" 2>/dev/null)" == ok ]] && return 0
+    c4i_alive "$name" "$dir" || { c4i_log "$name exited"; return 1; }
+    sleep 0.5
+  done
+  c4i_log "$name not healthy after ${4}s"
+  return 1
+}
+
+# c4i_drop_kwok_leases DIR: deletes the node Leases of kwok's nodes. Call it
+# while kwok is stopped: a new kwok process has a new holder identity and
+# would otherwise wait for the old Leases to expire (40 s) before it acts.
+c4i_drop_kwok_leases() {
+  local dir="$1" names
+  names="$(c4i_kubectl "$dir" get nodes \
+    -o jsonpath='{range .items[?(@.metadata.annotations.kwok\.x-k8s\.io/node=="fake")]}{.metadata.name}{" "}{end}')"
+  [[ -n "${names// /}" ]] || return 0
+  # shellcheck disable=SC2086  # one name per word
+  c4i_kubectl "$dir" -n kube-node-lease delete lease $names --ignore-not-found >/dev/null
 }
 
 # c4i_ensure_tools CMD...: installs missing CLI tools (Debian package of the

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# smoke.sh [--outage SECONDS] : end-to-end check of the test control plane.
+# smoke.sh [--outage SECONDS [--kick]] : end-to-end check of the test plane.
 #   builds (if needed), starts the plane in a temp dir, deploys a Recreate
 #   Deployment pinned by node affinity to gw-2, waits for its pod to be
 #   Running there (kwok), re-pins it to gw-1 and checks that the pod moves,
 #   then stops the plane. With --outage N it also stops the apiserver for N
 #   seconds, starts it again and checks that the plane still schedules (the
-#   pod moves back to gw-2).
+#   pod moves back to gw-2); --kick passes --kick to apiserver.sh start
+#   (restart the controllers at once instead of waiting out their back-off).
 # Exits 0 on success, non-zero with a FAIL: line on any failure.
 # Env: C4I_K8S_KEEP=1 keeps the state dir (always kept on failure).
 set -euo pipefail
@@ -13,21 +14,23 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 OUTAGE=0
+KICK=()
 while (( $# )); do
   case "$1" in
     --outage) OUTAGE="${2:?--outage needs seconds}"; shift 2 ;;
-    *) echo "usage: $0 [--outage SECONDS]" >&2; exit 2 ;;
+    --kick) KICK=(--kick); shift ;;
+    *) echo "usage: $0 [--outage SECONDS [--kick]]" >&2; exit 2 ;;
   esac
 done
 
-WAIT=90s
+WAIT=150s
 APP=c4i-smoke
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/c4i-k8s-smoke.XXXXXX")"
 ok=0
 cleanup() {
   local rc=$?
   trap - EXIT
-  [[ -f "$DIR/env" ]] && "$C4I_K8S_DIR/stop.sh" "$DIR" >&2 || true
+  if [[ -f "$DIR/env" ]]; then "$C4I_K8S_DIR/stop.sh" "$DIR" >&2 || true; fi
   if (( ok )) && [[ "${C4I_K8S_KEEP:-0}" != 1 ]]; then
     rm -rf "$DIR"
   else
@@ -88,7 +91,7 @@ move() {
   pin "$node"
   k wait --for=delete pod/"$old" --timeout="$WAIT" >/dev/null || fail "old pod $old was not deleted"
   expect_single_pod "$node"
-  c4i_log "pod moved to $node: $(k get pods -l app="$APP" -o jsonpath='{.items[0].metadata.name} {.status.podIP}') in $(( SECONDS - t0 ))s"
+  c4i_log "pod moved to $node: $(k get pods -l app="$APP" -o jsonpath='{.items[0].metadata.name} {.items[0].status.podIP}') in $(( SECONDS - t0 ))s"
 }
 
 step "deploy $APP (strategy Recreate) pinned to gw-2"
@@ -120,7 +123,7 @@ spec:
           requests: {cpu: 100m, memory: 32Mi}
 EOF
 expect_single_pod gw-2
-c4i_log "pod Running on gw-2: $(k get pods -l app="$APP" -o jsonpath='{.items[0].metadata.name} {.status.podIP}')"
+c4i_log "pod Running on gw-2: $(k get pods -l app="$APP" -o jsonpath='{.items[0].metadata.name} {.items[0].status.podIP}')"
 
 step "re-pin to gw-1"
 move gw-1
@@ -130,7 +133,7 @@ if (( OUTAGE > 0 )); then
   "$C4I_K8S_DIR/apiserver.sh" "$DIR" stop || fail "apiserver.sh stop failed"
   k get --raw /readyz >/dev/null 2>&1 && fail "apiserver still answers after stop"
   sleep "$OUTAGE"   # the outage itself: nothing to wait for
-  "$C4I_K8S_DIR/apiserver.sh" "$DIR" start || fail "apiserver.sh start failed"
+  "$C4I_K8S_DIR/apiserver.sh" "$DIR" start "${KICK[@]}" || fail "apiserver.sh start failed"
   for c in etcd kube-controller-manager kube-scheduler kwok; do
     c4i_alive "$c" "$DIR" || fail "$c died during the apiserver outage (see $DIR/logs/$c.log)"
   done

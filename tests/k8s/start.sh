@@ -12,8 +12,10 @@
 # last line printed on stdout. Restarting on an existing DIR keeps the etcd
 # data and the PKI. Stop with stop.sh DIR.
 #
-# Env: C4I_K8S_START_TIMEOUT (s, default 180) bounds each wait.
-set -euo pipefail
+# Env: C4I_K8S_START_TIMEOUT (s, default 180) bounds each wait;
+#      C4I_K8S_NODE_GRACE (default 120s): kube-controller-manager's
+#      --node-monitor-grace-period (time to NotReady once kwok stops).
+set -Eeuo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -21,6 +23,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mkdir -p "$1"
 DIR="$(cd "$1" && pwd)"
 TIMEOUT="${C4I_K8S_START_TIMEOUT:-180}"
+# How long the node lifecycle controller waits for a node's heartbeat
+# (kwok's Lease renewals) before it marks the node NotReady. Kubernetes'
+# default is 50s; 120s lets the plane ride out an apiserver outage of ~30s
+# plus client-go's re-list backoff (up to ~30s more) without nodes flapping.
+NODE_GRACE="${C4I_K8S_NODE_GRACE:-120s}"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 for c in "${COMPONENTS[@]}"; do
@@ -56,7 +63,8 @@ trap on_error ERR
 # All keys are ECDSA P-256 (quick to make); certs valid for 10 years.
 new_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; chmod 600 "$1"; }
 
-# new_cert NAME SUBJECT EKU [SAN]: PKI/NAME.{key,crt} signed by the test CA.
+# new_cert NAME SUBJECT EKU [SAN]: PKI/NAME.{key,crt} signed by the test CA
+# (or by PKI/$CA.crt when CA is set).
 new_cert() {
   local name="$1" subj="$2" eku="$3" san="${4:-}" ext
   [[ -s "$PKI/$name.crt" && -s "$PKI/$name.key" ]] && return 0
@@ -67,18 +75,24 @@ extendedKeyUsage=$eku
 authorityKeyIdentifier=keyid"
   [[ -n "$san" ]] && ext+=$'\n'"subjectAltName=$san"
   openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/${CA:-ca}.crt" -CAkey "$PKI/${CA:-ca}.key" -CAcreateserial \
     -days 3650 -sha256 -extfile <(echo "$ext") -out "$PKI/$name.crt" 2>/dev/null
   rm -f "$PKI/$name.csr"
 }
 
-if [[ ! -s "$PKI/ca.crt" ]]; then
-  c4i_log "generating the test PKI in $PKI"
-  new_key "$PKI/ca.key"
-  openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=cloud4iot-test-ca" -days 3650 -sha256 \
+# new_ca NAME CN: a self-signed CA PKI/NAME.{key,crt}.
+new_ca() {
+  [[ -s "$PKI/$1.crt" && -s "$PKI/$1.key" ]] && return 0
+  new_key "$PKI/$1.key"
+  openssl req -x509 -new -key "$PKI/$1.key" -subj "/CN=$2" -days 3650 -sha256 \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
-    -out "$PKI/ca.crt" 2>/dev/null
-fi
+    -out "$PKI/$1.crt" 2>/dev/null
+}
+[[ -s "$PKI/ca.crt" ]] || c4i_log "generating the test PKI in $PKI"
+new_ca ca cloud4iot-test-ca
+# The aggregation layer's front proxy has its own CA, as in kubeadm clusters;
+# it also fills the requestheader CA that controllers and webhooks read.
+new_ca front-proxy-ca cloud4iot-test-front-proxy-ca
 LOCAL_SAN="IP:127.0.0.1,DNS:localhost"
 new_cert etcd-server "/CN=etcd-server" serverAuth,clientAuth "$LOCAL_SAN"
 new_cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" clientAuth
@@ -88,6 +102,7 @@ new_cert admin "/O=system:masters/CN=cloud4iot-admin" clientAuth
 new_cert kube-controller-manager "/CN=system:kube-controller-manager" clientAuth
 new_cert kube-scheduler "/CN=system:kube-scheduler" clientAuth
 new_cert kwok "/O=system:masters/CN=kwok" clientAuth
+CA=front-proxy-ca new_cert front-proxy-client "/CN=front-proxy-client" clientAuth
 if [[ ! -s "$PKI/sa.key" ]]; then
   new_key "$PKI/sa.key"
   openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
@@ -172,11 +187,15 @@ write_cmd kube-apiserver \
   --etcd-certfile="$PKI/apiserver-etcd-client.crt" --etcd-keyfile="$PKI/apiserver-etcd-client.key" \
   --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
   --client-ca-file="$PKI/ca.crt" \
+  --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- \
+  --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
   --authorization-mode=Node,RBAC --anonymous-auth=true --allow-privileged=true \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 --endpoint-reconciler-type=none \
-  --profiling=false --v=1
+  --shutdown-send-retry-after=true --profiling=false --v=1
 
 KUBE_COMMON=(--bind-address=127.0.0.1 --leader-elect=false --profiling=false --v=1)
 write_cmd kube-controller-manager "${KUBE_COMMON[@]}" --secure-port="$KCM_PORT" \
@@ -186,7 +205,7 @@ write_cmd kube-controller-manager "${KUBE_COMMON[@]}" --secure-port="$KCM_PORT" 
   --use-service-account-credentials=true \
   --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
   --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
-  --allocate-node-cidrs=false --node-monitor-grace-period=50s
+  --allocate-node-cidrs=false --node-monitor-grace-period="$NODE_GRACE"
 
 write_cmd kube-scheduler "${KUBE_COMMON[@]}" --secure-port="$SCHEDULER_PORT" \
   --kubeconfig="$DIR/kube-scheduler.kubeconfig" \
@@ -205,17 +224,7 @@ start_component() {
   started+=("$1")
 }
 
-# wait_healthz NAME PORT: the component's /healthz on its secure port says ok.
-wait_healthz() {
-  local name="$1" port="$2" deadline=$(( SECONDS + TIMEOUT ))
-  while (( SECONDS < deadline )); do
-    [[ "$(curl -sk --max-time 3 "https://127.0.0.1:$port/healthz" 2>/dev/null)" == ok ]] && return 0
-    c4i_alive "$name" "$DIR" || { c4i_log "$name exited"; return 1; }
-    sleep 0.5
-  done
-  c4i_log "$name not healthy after ${TIMEOUT}s"
-  return 1
-}
+wait_healthz() { c4i_wait_healthz "$1" "$DIR" "$2" "$TIMEOUT"; }
 
 t0=$SECONDS
 start_component etcd
@@ -227,11 +236,12 @@ start_component kube-controller-manager
 start_component kube-scheduler
 wait_healthz kube-controller-manager "$KCM_PORT"
 wait_healthz kube-scheduler "$SCHEDULER_PORT"
+c4i_drop_kwok_leases "$DIR"   # left by an earlier run of this DIR
 start_component kwok
 c4i_wait_port "$KWOK_PORT" "$TIMEOUT" || { c4i_log "kwok did not listen on $KWOK_PORT"; false; }
 
 c4i_log "creating the simulated nodes"
-c4i_kubectl "$DIR" apply -f "$C4I_K8S_DIR/nodes.yaml" >/dev/null
+sed "s/@K8S_VERSION@/$K8S_VERSION/g" "$C4I_K8S_DIR/nodes.yaml" | c4i_kubectl "$DIR" apply -f - >/dev/null
 c4i_kubectl "$DIR" wait --for=condition=Ready node --all --timeout="${TIMEOUT}s" >/dev/null
 # Pods need the namespace's default ServiceAccount (made by the controller manager).
 c4i_kubectl "$DIR" -n default wait --for=create serviceaccount/default --timeout="${TIMEOUT}s" >/dev/null
