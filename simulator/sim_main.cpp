@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "ble-reader/peripheral_server.hpp"
@@ -245,17 +246,21 @@ int run(const std::string& scenario_path, const std::string& radio, const std::s
 
   sim::RssiSampler sampler(sc->rssi, sc->seed);
   std::map<std::string, double> last_cpu;
+  // Every gateway has a usage file; so has any other node the scenario loads.
+  std::set<std::string> loaded_nodes;
+  for (const auto& g : sc->gateways) loaded_nodes.insert(g.name);
+  for (const auto& [node, steps] : sc->load) loaded_nodes.insert(node);
   auto start = Clock::now();
   auto tick = std::chrono::milliseconds(sc->advert_interval_ms);
   auto next = start;
   while (!g_stop) {
     double t = std::chrono::duration<double>(Clock::now() - start).count() * speed;
     if (t > sc->duration_s) t = sc->duration_s;  // the world stays as it ended
-    for (const auto& g : sc->gateways) {
-      auto l = sim::load_at(*sc, g.name, t);
-      if (!last_cpu.count(g.name) || last_cpu[g.name] != l.cpu) {
-        write_usage(usage_dir, g.name, l);
-        last_cpu[g.name] = l.cpu;
+    for (const auto& node : loaded_nodes) {
+      auto l = sim::load_at(*sc, node, t);
+      if (!last_cpu.count(node) || last_cpu[node] != l.cpu) {
+        write_usage(usage_dir, node, l);
+        last_cpu[node] = l.cpu;
       }
     }
     for (std::size_t i = 0; i < sc->devices.size(); ++i) {

@@ -53,8 +53,8 @@ TEST(Scenario, SamplerIsSeededAndRespectsSensitivity) {
 
 TEST(Scenario, LoadIsTheLastStepAtOrBeforeT) {
   auto s = demo();
-  EXPECT_DOUBLE_EQ(load_at(s, "gw-3", 59).cpu, 0.25);
-  EXPECT_DOUBLE_EQ(load_at(s, "gw-3", 60).cpu, 0.95);
+  EXPECT_DOUBLE_EQ(load_at(s, "gw-3", 54).cpu, 0.25);
+  EXPECT_DOUBLE_EQ(load_at(s, "gw-3", 55).cpu, 0.95);
   EXPECT_DOUBLE_EQ(load_at(s, "gw-1", 60).cpu, 0.0);
 }
 
