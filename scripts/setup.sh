@@ -11,7 +11,7 @@ packages=(
   libsqlite3-dev sqlite3 libbluetooth-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
-  tshark wrk nginx-light procps iproute2 python3 curl libfftw3-dev
+  tshark wrk nginx-light procps iproute2 python3 curl libfftw3-dev python3-jsonschema
 )
 
 missing=()
