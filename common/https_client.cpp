@@ -73,8 +73,14 @@ struct Client::Impl {
         [&](std::exception_ptr e) { failure = e; });
     io.run_for(timeout);
     if (!out && !failure) {
-      drop();
+      // Close the socket so the pending operation completes with an error,
+      // let it finish, and only then destroy the stream it still refers to.
+      if (stream) {
+        beast::error_code ignored;
+        stream->lowest_layer().close(ignored);
+      }
       io.run();
+      drop();
       if (failure) std::rethrow_exception(failure);
       return Error{"timeout", "no answer within " + std::to_string(timeout.count()) + " ms"};
     }
