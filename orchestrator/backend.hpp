@@ -1,0 +1,92 @@
+// Backend: where placement decisions are applied. The orchestrator decides
+// (through c4i_placement) and records; a backend only makes the world match:
+// run one function on a node or tier, stop it, and report what runs. The
+// embedded backend (child processes) is the default; kubernetes and docker
+// backends implement the same interface.
+//
+// Contract every backend keeps: at most one running instance per function id
+// at any instant. apply() to a new target stops the old instance before it
+// starts the new one (kubernetes: strategy Recreate).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace c4i::orchestrator {
+
+struct BackendNode {
+  std::string name;
+  std::string tier;  // gateway | edge | cloud
+  std::string arch;
+  std::int64_t cpu_capacity_m = 0;
+  std::int64_t mem_capacity_mb = 0;
+  std::map<std::string, std::string> labels;
+};
+
+// What to run: the function's identity, its template's command and the device.
+struct FunctionSpec {
+  std::string id;        // function id
+  std::string template_name;
+  std::string device;    // device id (its address)
+  std::string device_addr;
+  std::vector<std::string> command;            // argv; [0] is an absolute path or found on PATH
+  std::map<std::string, std::string> env;      // extra environment
+  // For backends that run images (kubernetes): the template's image (it holds
+  // the function and c4i-reader), the architectures it has images for, requests.
+  std::string image;
+  std::vector<std::string> archs;
+  std::int64_t cpu_m = 0, mem_mb = 0;
+};
+
+// Where to run it: a node by name, or a tier (the backend picks a node).
+struct Target {
+  std::string node;
+  std::string tier;
+  bool is_node() const { return !node.empty(); }
+};
+
+enum class InstanceState { absent, scheduled, running, backoff, stopping };
+const char* to_string(InstanceState s);
+
+struct InstanceStatus {
+  InstanceState state = InstanceState::absent;
+  std::string node;                      // where it is (or will be) running
+  std::optional<std::int64_t> scheduled_ms;  // unix ms the node was chosen
+  std::optional<std::int64_t> started_ms;    // unix ms the instance started
+  int restarts = 0;
+  std::string last_exit;                 // "exit 3", "signal 9", or empty
+};
+
+// Result of apply(): the steps of the migration timeline the backend reached.
+struct ApplyResult {
+  std::int64_t applied_ms = 0;    // affinity written / old instance stopped
+  std::string node;               // chosen node
+  std::int64_t scheduled_ms = 0;  // 0: not known yet (kubernetes: the scheduler binds later; see status())
+  std::optional<std::int64_t> started_ms;  // may be known later through status()
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual Result<std::vector<BackendNode>> list_nodes() = 0;
+  // Idempotent: applying the target an instance already has changes nothing.
+  // `exclude` lists nodes a tier target must not use (overloaded ones).
+  virtual Result<ApplyResult> apply(const FunctionSpec& spec, const Target& target,
+                                    const std::vector<std::string>& exclude = {}) = 0;
+  // Idempotent: stopping an absent function succeeds.
+  virtual Status stop(const std::string& function_id) = 0;
+  virtual InstanceStatus status(const std::string& function_id) = 0;
+  // Ids of every function that has an instance (for reconciliation).
+  virtual std::vector<std::string> instances() = 0;
+  // Lets the backend observe its instances (reap exits, restart with backoff).
+  // Returns the ids whose status changed since the last call.
+  virtual std::vector<std::string> poll() = 0;
+};
+
+}  // namespace c4i::orchestrator

@@ -1,0 +1,361 @@
+#include "orchestrator/controller.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace c4i::orchestrator {
+
+namespace pl = c4i::placement;
+using nlohmann::json;
+
+namespace {
+constexpr std::int64_t kMiB = 1024 * 1024;
+
+FunctionSpec spec_of(const FunctionRow& f) {
+  FunctionSpec s;
+  s.id = f.id;
+  s.template_name = f.template_name;
+  s.device = f.device;
+  s.device_addr = f.device;
+  s.command = f.command;
+  s.env = f.env;
+  s.image = f.spec.value("image", "");
+  if (f.spec.contains("archs") && f.spec["archs"].is_array())
+    for (const auto& a : f.spec["archs"])
+      if (a.is_string()) s.archs.push_back(a.get<std::string>());
+  s.cpu_m = f.cpu_m;
+  s.mem_mb = f.mem_mb;
+  return s;
+}
+
+const NodeRow* find_node(const WorldSnapshot& w, const std::string& name) {
+  for (const auto& n : w.nodes)
+    if (n.name == name) return &n;
+  return nullptr;
+}
+const SightingRow* find_sighting(const WorldSnapshot& w, const std::string& device, const std::string& gateway) {
+  for (const auto& s : w.sightings)
+    if (s.device == device && s.gateway == gateway) return &s;
+  return nullptr;
+}
+}  // namespace
+
+Controller::Controller(State& state, Backend& backend, metrics::Registry& metrics, ControllerOptions options)
+    : state_(state), backend_(backend), metrics_(metrics), options_(options) {}
+
+Controller::~Controller() { stop(); }
+
+void Controller::start() { thread_ = std::thread([this] { loop(); }); }
+
+void Controller::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Controller::wake() {
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Controller::loop() {
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, options_.interval, [&] { return stop_ || wake_; });
+      if (stop_) return;
+      wake_ = false;
+    }
+    try {
+      pass();
+    } catch (const std::exception& e) {
+      // A bug, not an expected failure; keep the loop alive and say so.
+      spdlog::error("control loop pass failed: {}", e.what());
+      metrics_.counter("c4i_control_errors_total", "Control loop passes that failed").inc();
+    }
+  }
+}
+
+std::int64_t Controller::retry_at(int attempts) {
+  auto d = options_.retry_base.count() * (1LL << std::min(std::max(attempts - 1, 0), 20));
+  d = std::min<std::int64_t>(d, options_.retry_max.count());
+  std::uniform_int_distribution<std::int64_t> jitter(d / 2, d);
+  return now_ms() + jitter(rng_);
+}
+
+pl::World Controller::build_world(const WorldSnapshot& w, std::int64_t now) {
+  (void)now;
+  pl::World world;
+  std::set<std::string> archs;
+  for (const auto& n : w.nodes) {
+    auto tier = pl::tier_from_string(n.tier);
+    if (!tier) continue;
+    pl::Node node;
+    node.name = n.name;
+    node.tier = *tier;
+    node.arch = n.arch;
+    node.labels = n.labels;
+    node.capacity = {n.cpu_capacity_m, n.mem_capacity_mb * kMiB};
+    node.usage = {static_cast<std::int64_t>(n.cpu.value_or(0) * static_cast<double>(n.cpu_capacity_m)),
+                  static_cast<std::int64_t>(n.mem.value_or(0) * static_cast<double>(n.mem_capacity_mb * kMiB))};
+    // Staleness is judged on our clock (when the heartbeat arrived), not the gateway's.
+    if (n.heartbeat_notified_ms) node.last_heartbeat_ms = n.heartbeat_notified_ms;
+    if (!n.arch.empty()) archs.insert(n.arch);
+    world.nodes.push_back(std::move(node));
+  }
+  std::set<std::string> templates;
+  for (const auto& f : w.functions) {
+    if (!templates.insert(f.template_name).second) continue;
+    pl::FunctionTemplate t;
+    t.name = f.template_name;
+    t.requests = {f.cpu_m, f.mem_mb * kMiB};
+    if (f.spec.contains("archs") && f.spec["archs"].is_array()) {
+      for (const auto& a : f.spec["archs"])
+        if (a.is_string()) t.archs.push_back(a.get<std::string>());
+    }
+    if (t.archs.empty()) t.archs.assign(archs.begin(), archs.end());  // a plain command runs on any node we have
+    if (t.archs.empty()) t.archs.push_back("amd64");
+    for (const auto& s : f.tiers)
+      if (auto tier = pl::tier_from_string(s)) t.tiers.push_back(*tier);
+    if (t.tiers.empty()) t.tiers = {pl::Tier::gateway, pl::Tier::edge, pl::Tier::cloud};
+    t.near_device = f.spec.value("near_device", true);
+    if (f.spec.contains("node_selector") && f.spec["node_selector"].is_object())
+      for (auto it = f.spec["node_selector"].begin(); it != f.spec["node_selector"].end(); ++it)
+        if (it->is_string()) t.node_selector[it.key()] = it->get<std::string>();
+    t.move_cost = static_cast<std::int32_t>(f.spec.value("move_cost", 1));
+    world.templates.push_back(std::move(t));
+  }
+  std::map<std::string, pl::Device> devices;
+  for (const auto& s : w.sightings) {
+    auto& d = devices[s.device];
+    d.id = s.device;
+    // A gateway that reported the device lost keeps its last-seen time (for
+    // lost_after_s) but no longer holds it: its RSSI counts as nothing.
+    d.sightings.push_back(pl::DeviceSighting{s.gateway, s.present ? static_cast<double>(s.rssi_dbm) : -127.0, s.last_t});
+  }
+  for (auto& [id, d] : devices) world.devices.push_back(std::move(d));
+  for (const auto& f : w.functions) {
+    pl::Function fn;
+    fn.id = f.id;
+    fn.template_name = f.template_name;
+    fn.device = f.device;
+    // Where we decided it runs: the last decision, not what the backend reports
+    // now (a move in flight must not be decided twice).
+    if (f.placement_kind.empty()) fn.node = f.node;
+    else if (f.placement_kind == "undeploy") fn.node.clear();
+    else fn.node = !f.desired.node.empty() ? f.desired.node : f.node;
+    fn.pinned = f.pinned;
+    fn.last_move_ms = f.last_move_ms;
+    world.functions.push_back(std::move(fn));
+  }
+  world.recent_moves_ms = w.recent_moves_ms;
+  return world;
+}
+
+Status Controller::check_move(const std::string& function, const std::string& node) {
+  std::lock_guard lock(planner_mu_);
+  if (!planner_) return ok_status();
+  auto d = planner_->check_move(function, node, now_ms());
+  if (!d && d.error().code == "conflict") return d.error();
+  return ok_status();  // unknown to the last pass (just created): the store checks existence
+}
+
+bool Controller::decide(const WorldSnapshot& w, std::int64_t now) {
+  std::vector<PlannedMove> moves;
+  {
+    std::lock_guard lock(planner_mu_);
+    if (!planner_ || planner_policy_version_ != w.policy.version) {
+      auto policy = pl::policy_from_json(w.policy.spec);
+      if (!policy) {
+        spdlog::error("stored policy version {} is invalid ({}); using the defaults", w.policy.version, policy.error().message);
+        policy = pl::Policy{};
+      }
+      if (planner_) {
+        if (auto s = planner_->set_policy(*policy); !s) spdlog::error("policy rejected by the planner: {}", s.error().message);
+      } else {
+        planner_.emplace(*policy);
+      }
+      planner_policy_version_ = w.policy.version;
+    }
+    if (auto s = planner_->load(build_world(w, now)); !s) {
+      spdlog::error("placement world rejected: {}", s.error().message);
+      metrics_.counter("c4i_control_errors_total", "Control loop passes that failed").inc();
+      return false;
+    }
+    auto plan = planner_->plan(now);
+    std::set<std::string> busy;
+    for (const auto& m : w.open_migrations) busy.insert(m.function);
+    for (const auto& d : plan.decisions) {
+      if (d.kind == pl::DecisionKind::stay) continue;
+      if (busy.count(d.function)) continue;  // a move in flight finishes first
+      PlannedMove m;
+      m.function = d.function;
+      m.kind = std::string(pl::to_string(d.kind));
+      m.reason = d.reason;
+      m.from_node = d.from;
+      m.to.node = d.to;
+      m.requested_by = "placement";
+      const FunctionRow* f = nullptr;
+      for (const auto& x : w.functions)
+        if (x.id == d.function) f = &x;
+      // detected/notified: when the fact that caused the decision was observed
+      // by its source and accepted by us.
+      if ((d.kind == pl::DecisionKind::roam || d.kind == pl::DecisionKind::place) && f) {
+        if (const auto* s = find_sighting(w, f->device, d.to); s && s->present) {
+          m.detected_ms = s->enter_t;
+          m.notified_ms = s->enter_notified_ms;
+        } else if (d.kind == pl::DecisionKind::place) {
+          m.detected_ms = f->created_ms;
+          m.notified_ms = f->created_ms;
+        }
+      } else if (d.kind == pl::DecisionKind::offload_up || d.kind == pl::DecisionKind::bring_down) {
+        const NodeRow* n = find_node(w, d.kind == pl::DecisionKind::offload_up ? d.from : d.to);
+        if (n && n->heartbeat_ms) {
+          m.detected_ms = n->heartbeat_ms;
+          m.notified_ms = n->heartbeat_notified_ms;
+        }
+      }
+      if (!m.detected_ms) m.detected_ms = now;
+      if (!m.notified_ms) m.notified_ms = now;
+      moves.push_back(std::move(m));
+    }
+  }
+  if (moves.empty()) return false;
+  auto ids = state_.record_moves(moves, now);
+  if (!ids) {
+    spdlog::error("recording {} decision(s) failed: {}", moves.size(), ids.error().message);
+    return false;
+  }
+  for (std::size_t i = 0; i < moves.size(); ++i) {
+    spdlog::info("migration {}: {} {} {} -> {} ({})", (*ids)[i], moves[i].kind, moves[i].function,
+                 moves[i].from_node.empty() ? "-" : moves[i].from_node, moves[i].to.node.empty() ? "-" : moves[i].to.node,
+                 moves[i].reason);
+    metrics_.counter("c4i_decisions_total", "Placement decisions recorded", {{"kind", moves[i].kind}}).inc();
+  }
+  return true;
+}
+
+void Controller::execute(const OpenMigration& m, const WorldSnapshot& w) {
+  std::int64_t now = now_ms();
+  if (m.state == "failed" && m.next_retry_ms && *m.next_retry_ms > now) return;
+  const FunctionRow* f = nullptr;
+  for (const auto& x : w.functions)
+    if (x.id == m.function) f = &x;
+  if (!f) return;  // deleted: the delete cancelled it
+  if (m.kind == "undeploy") {
+    if (auto s = backend_.stop(m.function); !s) {
+      (void)state_.migration_failed(m.id, "applied", s.error().message, retry_at(m.attempts + 1));
+      return;
+    }
+    (void)state_.migration_step(m.id, {{"applied", now_ms()}}, "done", "");
+    (void)state_.forget_undeployed(m.function);
+    metrics_.counter("c4i_migrations_completed_total", "Migrations carried out", {{"kind", m.kind}}).inc();
+    return;
+  }
+  if (m.state == "applying" && m.applied) {
+    // Applied earlier; waiting for the instance to start.
+    auto st = backend_.status(m.function);
+    if (st.started_ms) {
+      std::map<std::string, std::int64_t> steps{{"started", *st.started_ms}};
+      if (st.scheduled_ms) steps["scheduled"] = *st.scheduled_ms;
+      (void)state_.migration_step(m.id, steps, "done", st.node);
+      metrics_.counter("c4i_migrations_completed_total", "Migrations carried out", {{"kind", m.kind}}).inc();
+      return;
+    }
+    if (st.state != InstanceState::absent) return;  // still starting (backoff)
+  }
+  auto r = backend_.apply(spec_of(*f), m.to, {});
+  if (!r) {
+    std::string step = r.error().code == "spawn_failed" ? "started" : "applied";
+    std::int64_t next = retry_at(m.attempts + 1);
+    spdlog::warn("migration {} ({} of {}): step {} failed: {}; retry in {} ms", m.id, m.kind, m.function, step,
+                 r.error().message, next - now);
+    // A start that failed after the old instance stopped still applied.
+    if (step == "started") {
+      auto st = backend_.status(m.function);
+      std::map<std::string, std::int64_t> steps{{"applied", now_ms()}};
+      if (st.scheduled_ms) steps["scheduled"] = *st.scheduled_ms;
+      (void)state_.migration_step(m.id, steps, "", st.node);
+    }
+    (void)state_.migration_failed(m.id, step, r.error().message, next);
+    metrics_.counter("c4i_migration_failures_total", "Migration steps that failed", {{"step", step}}).inc();
+    return;
+  }
+  std::map<std::string, std::int64_t> steps{{"applied", r->applied_ms}};
+  if (r->scheduled_ms) steps["scheduled"] = r->scheduled_ms;  // kubernetes: known later, through status()
+  if (r->started_ms) steps["started"] = *r->started_ms;
+  (void)state_.migration_step(m.id, steps, r->started_ms ? "done" : "applying", r->node);
+  if (r->started_ms) {
+    metrics_.counter("c4i_migrations_completed_total", "Migrations carried out", {{"kind", m.kind}}).inc();
+    metrics_.histogram("c4i_migration_decided_to_started_seconds", "From decided to started, per migration")
+        .observe(static_cast<double>(*r->started_ms - now) / 1000.0);
+  }
+}
+
+void Controller::reconcile(const WorldSnapshot& w) {
+  std::set<std::string> open;
+  for (const auto& m : w.open_migrations) open.insert(m.function);
+  std::set<std::string> wanted;
+  for (const auto& f : w.functions) {
+    bool should_run = !f.placement_kind.empty() && f.placement_kind != "undeploy" &&
+                      (!f.desired.node.empty() || !f.desired.tier.empty());
+    if (should_run) wanted.insert(f.id);
+    if (should_run && !open.count(f.id)) {
+      auto st = backend_.status(f.id);
+      if (st.state == InstanceState::absent) {
+        // Should run and does not (a restart of ours, or a lost instance): start it where it was decided.
+        Target t = f.desired;
+        if (!t.node.empty()) t.tier.clear();
+        auto r = backend_.apply(spec_of(f), t, {});
+        if (!r) spdlog::warn("function {}: restoring on {} failed: {}", f.id, t.is_node() ? t.node : t.tier, r.error().message);
+        else spdlog::info("function {} restored on {}", f.id, r->node);
+      }
+    }
+    auto st = backend_.status(f.id);
+    std::string state = st.state == InstanceState::absent ? (f.placement_kind == "undeploy" ? "undeployed" : "pending")
+                                                          : to_string(st.state);
+    if (state != f.state || st.node != f.node || st.restarts != f.restarts || st.last_exit != f.last_exit ||
+        st.started_ms != f.started_ms)
+      (void)state_.function_observed(f.id, state, st.node, st.restarts, st.last_exit, st.started_ms);
+  }
+  for (const auto& id : backend_.instances()) {
+    if (wanted.count(id) || open.count(id)) continue;
+    spdlog::info("function {} should not run: stopping it", id);
+    (void)backend_.stop(id);
+  }
+}
+
+void Controller::pass() {
+  backend_.poll();
+  std::int64_t now = now_ms();
+  auto w = state_.snapshot();
+  if (!w) {
+    spdlog::error("control loop: reading state failed: {}", w.error().message);
+    return;
+  }
+  // Decisions recorded are acted on in the same pass, from a fresh snapshot.
+  if (decide(*w, now)) {
+    w = state_.snapshot();
+    if (!w) return;
+  }
+  if (!w->open_migrations.empty()) {
+    for (const auto& m : w->open_migrations) execute(m, *w);
+    w = state_.snapshot();
+    if (!w) return;
+  }
+  reconcile(*w);
+  passes_++;
+  metrics_.counter("c4i_control_passes_total", "Control loop passes completed").inc();
+  ready_ = true;
+}
+
+}  // namespace c4i::orchestrator

@@ -1,0 +1,77 @@
+// The control loop: level-triggered reconciliation on its own thread. Each
+// pass reads one snapshot of the durable state, asks the placement engine
+// what should run where (c4i_placement decides; this only applies), records
+// every decision as a migration before acting on it, then makes the backend
+// match: applies open migrations step by step (each step stamped on the
+// migration's timeline), retries failed steps with backoff, restarts what
+// should run and does not, and stops what should not run. It wakes on every
+// committed change (wake()) and at least every reconcile interval.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "common/metrics.hpp"
+#include "orchestrator/backend.hpp"
+#include "orchestrator/state.hpp"
+#include "placement/placement.hpp"
+
+namespace c4i::orchestrator {
+
+struct ControllerOptions {
+  std::chrono::milliseconds interval{500};
+  std::chrono::milliseconds retry_base{200};
+  std::chrono::milliseconds retry_max{10'000};
+};
+
+class Controller {
+ public:
+  Controller(State& state, Backend& backend, metrics::Registry& metrics, ControllerOptions options);
+  ~Controller();
+  void start();
+  void stop();
+  // Thread-safe: run a pass soon.
+  void wake();
+  // True after the first complete pass (for /readyz).
+  bool ready() const { return ready_.load(); }
+  std::uint64_t passes() const { return passes_.load(); }
+
+  // Checks a manual move to a node against the placement rules (arch, tier,
+  // readiness, capacity) on the last pass's world. Thread-safe.
+  Status check_move(const std::string& function, const std::string& node);
+
+  // Builds the placement engine's view of a snapshot (public for tests).
+  static placement::World build_world(const WorldSnapshot& w, std::int64_t now_ms);
+
+ private:
+  void loop();
+  void pass();
+  bool decide(const WorldSnapshot& w, std::int64_t now);  // true when it recorded moves
+  void execute(const OpenMigration& m, const WorldSnapshot& w);
+  void reconcile(const WorldSnapshot& w);
+  std::int64_t retry_at(int attempts);
+
+  State& state_;
+  Backend& backend_;
+  metrics::Registry& metrics_;
+  ControllerOptions options_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;
+  bool stop_ = false;
+  std::atomic<bool> ready_{false};
+  std::atomic<std::uint64_t> passes_{0};
+  std::mutex planner_mu_;  // guards planner_ (the loop and check_move)
+  std::optional<placement::Planner> planner_;
+  std::int64_t planner_policy_version_ = -1;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace c4i::orchestrator

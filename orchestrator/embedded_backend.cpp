@@ -1,0 +1,357 @@
+#include "orchestrator/embedded_backend.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+namespace c4i::orchestrator {
+
+namespace {
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string describe_exit(int st) {
+  if (WIFEXITED(st)) return "exit " + std::to_string(WEXITSTATUS(st));
+  if (WIFSIGNALED(st)) return "signal " + std::to_string(WTERMSIG(st));
+  return "status " + std::to_string(st);
+}
+
+// File names from function ids: keep [A-Za-z0-9._-], replace the rest.
+std::string safe_file_name(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
+  return out;
+}
+}  // namespace
+
+const char* to_string(InstanceState s) {
+  switch (s) {
+    case InstanceState::absent: return "absent";
+    case InstanceState::scheduled: return "scheduled";
+    case InstanceState::running: return "running";
+    case InstanceState::backoff: return "backoff";
+    case InstanceState::stopping: return "stopping";
+  }
+  return "?";
+}
+
+EmbeddedBackend::EmbeddedBackend(EmbeddedOptions options) : options_(std::move(options)) {}
+
+EmbeddedBackend::~EmbeddedBackend() { stop_all(); }
+
+void EmbeddedBackend::stop_all() {
+  for (auto& [id, inst] : instances_)
+    if (inst.pid > 0) terminate(inst.pid);
+  instances_.clear();
+}
+
+Result<std::vector<BackendNode>> EmbeddedBackend::list_nodes() {
+  std::vector<BackendNode> out;
+  for (const auto& n : options_.nodes)
+    out.push_back(BackendNode{n.name, n.tier, n.arch, n.cpu_capacity_m, n.mem_capacity_mb, n.labels});
+  return out;
+}
+
+std::string EmbeddedBackend::choose_node(const std::string& tier, const std::vector<std::string>& exclude) const {
+  // The node of the tier with the fewest instances; ties go to the first in
+  // topology order, so the choice is deterministic.
+  std::string best;
+  std::size_t best_count = SIZE_MAX;
+  for (const auto& n : options_.nodes) {
+    if (n.tier != tier) continue;
+    if (std::find(exclude.begin(), exclude.end(), n.name) != exclude.end()) continue;
+    std::size_t count = 0;
+    for (const auto& [id, inst] : instances_) count += inst.node == n.name;
+    if (count < best_count) {
+      best = n.name;
+      best_count = count;
+    }
+  }
+  return best;
+}
+
+Result<pid_t> EmbeddedBackend::spawn(const FunctionSpec& spec, const std::string& node) {
+  if (spec.command.empty()) return Error{"invalid_argument", "function " + spec.id + ": its template has no command"};
+  // Everything the child needs is built before fork(): after it, only
+  // async-signal-safe calls are allowed (we are multi-threaded).
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : options_.env) env[k] = v;
+  for (const auto& [k, v] : spec.env) env[k] = v;
+  env["C4I_NODE"] = node;
+  // The tier lets a function adapt (the engine diagnostics: intensive near the
+  // engine, relaxed in the cloud).
+  for (const auto& n : options_.nodes)
+    if (n.name == node) env["C4I_TIER"] = n.tier;
+  env["C4I_FUNCTION"] = spec.id;
+  env["C4I_DEVICE"] = spec.device;
+  env["C4I_DEVICE_ADDR"] = spec.device_addr;
+  env["C4I_TEMPLATE"] = spec.template_name;
+  env["C4I_ORCHESTRATOR_URL"] = options_.orchestrator_url;
+  env["C4I_OWNER"] = options_.owner;
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = spec.command;
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::string log_path = options_.log_dir + "/" + safe_file_name(spec.id) + ".log";
+  int log_fd = options_.log_dir.empty() ? open("/dev/null", O_WRONLY | O_CLOEXEC)
+                                        : open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) return Error{"spawn_failed", "open " + log_path + ": " + std::strerror(errno)};
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    close(log_fd);
+    if (null_fd >= 0) close(null_fd);
+    return Error{"spawn_failed", std::string("pipe: ") + std::strerror(errno)};
+  }
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    close(log_fd);
+    if (null_fd >= 0) close(null_fd);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    return Error{"spawn_failed", std::string("fork: ") + std::strerror(err)};
+  }
+  if (pid == 0) {
+    // Child: die with the orchestrator; if it is already gone, do not start.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (null_fd >= 0) dup2(null_fd, 0);
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+    execvpe(argv[0], argv.data(), envp.data());
+    int err = errno;
+    ssize_t w = write(pipefd[1], &err, sizeof err);
+    (void)w;
+    _exit(127);
+  }
+  close(pipefd[1]);
+  close(log_fd);
+  if (null_fd >= 0) close(null_fd);
+  setpgid(pid, pid);  // also from the parent: no race with a signal to the group
+  int child_errno = 0;
+  ssize_t n;
+  do n = read(pipefd[0], &child_errno, sizeof child_errno);
+  while (n < 0 && errno == EINTR);
+  close(pipefd[0]);
+  if (n == static_cast<ssize_t>(sizeof child_errno)) {
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return Error{"spawn_failed", "exec " + spec.command[0] + ": " + std::strerror(child_errno)};
+  }
+  spdlog::info("function {} started on {} (pid {})", spec.id, node, pid);
+  return pid;
+}
+
+void EmbeddedBackend::terminate(pid_t pid) {
+  // SIGTERM to the process group, SIGKILL after the grace period; reaped
+  // before we return, so the next instance never overlaps this one.
+  kill(-pid, SIGTERM);
+  kill(pid, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + options_.stop_grace;
+  int st = 0;
+  while (true) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid || (r < 0 && errno == ECHILD)) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  // Whatever the function left in its group goes too.
+  kill(-pid, SIGKILL);
+}
+
+Result<ApplyResult> EmbeddedBackend::apply(const FunctionSpec& spec, const Target& target,
+                                           const std::vector<std::string>& exclude) {
+  auto it = instances_.find(spec.id);
+  if (it != instances_.end()) {
+    const Instance& cur = it->second;
+    bool same = target.is_node() ? cur.node == target.node
+                                 : std::any_of(options_.nodes.begin(), options_.nodes.end(), [&](const TopologyNode& n) {
+                                     return n.name == cur.node && n.tier == target.tier &&
+                                            std::find(exclude.begin(), exclude.end(), n.name) == exclude.end();
+                                   });
+    if (same && cur.spec.command == spec.command) {
+      ApplyResult r;
+      r.applied_ms = unix_ms();
+      r.node = cur.node;
+      r.scheduled_ms = cur.status.scheduled_ms.value_or(r.applied_ms);
+      r.started_ms = cur.status.started_ms;
+      return r;
+    }
+  }
+  std::string node = target.node;
+  if (target.is_node()) {
+    bool known = std::any_of(options_.nodes.begin(), options_.nodes.end(), [&](const TopologyNode& n) { return n.name == node; });
+    if (!known) return Error{"unknown_node", "node " + node + " is not in the topology"};
+  } else {
+    node = choose_node(target.tier, exclude);
+    if (node.empty()) return Error{"no_node", "no node of tier " + target.tier + " is available"};
+  }
+  // Stop the old instance first: a BLE device takes one connection.
+  if (it != instances_.end()) {
+    if (it->second.pid > 0) terminate(it->second.pid);
+    instances_.erase(it);
+  }
+  ApplyResult r;
+  r.applied_ms = unix_ms();
+  r.node = node;
+  r.scheduled_ms = unix_ms();
+  Instance inst;
+  inst.spec = spec;
+  inst.node = node;
+  inst.status.node = node;
+  inst.status.scheduled_ms = r.scheduled_ms;
+  auto pid = spawn(spec, node);
+  if (!pid) {
+    // Keep it scheduled in backoff: poll() retries the start.
+    inst.status.state = InstanceState::backoff;
+    inst.status.last_exit = pid.error().message;
+    inst.consecutive_failures = 1;
+    inst.restart_at = std::chrono::steady_clock::now() + options_.restart_base;
+    instances_[spec.id] = std::move(inst);
+    return pid.error();
+  }
+  inst.pid = *pid;
+  inst.started_at = std::chrono::steady_clock::now();
+  inst.status.state = InstanceState::running;
+  inst.status.started_ms = unix_ms();
+  r.started_ms = inst.status.started_ms;
+  instances_[spec.id] = std::move(inst);
+  return r;
+}
+
+Status EmbeddedBackend::stop(const std::string& function_id) {
+  auto it = instances_.find(function_id);
+  if (it == instances_.end()) return ok_status();
+  if (it->second.pid > 0) terminate(it->second.pid);
+  spdlog::info("function {} stopped on {}", function_id, it->second.node);
+  instances_.erase(it);
+  return ok_status();
+}
+
+InstanceStatus EmbeddedBackend::status(const std::string& function_id) {
+  auto it = instances_.find(function_id);
+  if (it == instances_.end()) return InstanceStatus{};
+  return it->second.status;
+}
+
+std::vector<std::string> EmbeddedBackend::instances() {
+  std::vector<std::string> out;
+  for (const auto& [id, inst] : instances_) out.push_back(id);
+  return out;
+}
+
+pid_t EmbeddedBackend::pid_of(const std::string& function_id) const {
+  auto it = instances_.find(function_id);
+  return it == instances_.end() ? -1 : it->second.pid;
+}
+
+std::vector<std::string> EmbeddedBackend::poll() {
+  std::vector<std::string> changed;
+  auto now = std::chrono::steady_clock::now();
+  for (auto& [id, inst] : instances_) {
+    if (inst.pid > 0) {
+      int st = 0;
+      pid_t r = waitpid(inst.pid, &st, WNOHANG);
+      if (r != inst.pid) continue;
+      kill(-inst.pid, SIGKILL);  // the rest of its group
+      inst.pid = -1;
+      inst.status.last_exit = describe_exit(st);
+      inst.status.restarts++;
+      // A run that lasted a while resets the backoff: it was not a crash loop.
+      if (now - inst.started_at > std::chrono::seconds(10)) inst.consecutive_failures = 0;
+      inst.consecutive_failures++;
+      auto delay = options_.restart_base * (1LL << std::min(inst.consecutive_failures - 1, 16));
+      if (delay > options_.restart_max) delay = options_.restart_max;
+      inst.restart_at = now + delay;
+      inst.status.state = InstanceState::backoff;
+      inst.status.started_ms.reset();
+      spdlog::warn("function {} on {} ended ({}); restart in {} ms", id, inst.node, inst.status.last_exit,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+      changed.push_back(id);
+    } else if (inst.status.state == InstanceState::backoff && now >= inst.restart_at) {
+      auto pid = spawn(inst.spec, inst.node);
+      if (pid) {
+        inst.pid = *pid;
+        inst.started_at = now;
+        inst.status.state = InstanceState::running;
+        inst.status.started_ms = unix_ms();
+      } else {
+        inst.consecutive_failures++;
+        auto delay = options_.restart_base * (1LL << std::min(inst.consecutive_failures - 1, 16));
+        if (delay > options_.restart_max) delay = options_.restart_max;
+        inst.restart_at = now + delay;
+        inst.status.last_exit = pid.error().message;
+      }
+      changed.push_back(id);
+    }
+  }
+  return changed;
+}
+
+int EmbeddedBackend::kill_leftovers() {
+  if (options_.owner.empty()) return 0;
+  std::string marker = "C4I_OWNER=" + options_.owner;
+  int killed = 0;
+  DIR* d = opendir("/proc");
+  if (!d) return 0;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (!end || *end != '\0' || pid <= 1 || pid == getpid()) continue;
+    std::ifstream in("/proc/" + std::string(e->d_name) + "/environ", std::ios::binary);
+    if (!in) continue;
+    std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::size_t pos = 0;
+    while (pos < env.size()) {
+      std::size_t z = env.find('\0', pos);
+      if (z == std::string::npos) z = env.size();
+      if (std::string_view(env).substr(pos, z - pos) == marker) {
+        if (kill(static_cast<pid_t>(pid), SIGKILL) == 0) {
+          ++killed;
+          spdlog::warn("killed leftover function process {} of an earlier run", pid);
+        }
+        break;
+      }
+      pos = z + 1;
+    }
+  }
+  closedir(d);
+  return killed;
+}
+
+}  // namespace c4i::orchestrator

@@ -1,0 +1,117 @@
+// The kubernetes backend: each function is a Deployment
+// c4i-<template>-<device> (strategy Recreate, replicas 1, the function and
+// the reader as two containers) and a decision is a server-side apply of its
+// node affinity: a roam pins kubernetes.io/hostname In [gw-2], an offload
+// writes cloud4iot.io/tier In [edge] and lets the scheduler pick the node;
+// kubernetes.io/arch In [the template's archs] always. Three list+watch
+// loops (nodes; our Deployments and Pods in the namespace) keep a cache from
+// which status() answers without a request and which fills the migration's
+// `scheduled` (the pod got its node) and `started` (the pod is Ready).
+//
+// Times: the cluster stamps conditions with one-second resolution, so the
+// backend stamps `scheduled` and `started` with the time the watch event
+// reached it (ms; later than the truth by the watch latency only). Pods
+// found already running at the first list keep the cluster's stamps.
+//
+// Node usage does not come from here: the test plane has no metrics.k8s.io,
+// so CPU and memory come from the gateways' heartbeats as with the embedded
+// backend. apply/stop/list_nodes run on the control loop's thread (one
+// connection); the watches on their own threads; the cache under a mutex.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "orchestrator/backend.hpp"
+#include "orchestrator/k8s_client.hpp"
+#include "orchestrator/k8s_objects.hpp"
+
+namespace c4i::orchestrator {
+
+struct KubernetesOptions {
+  k8s::Endpoint endpoint;
+  std::string ns = "default";
+  std::string reader_image;       // empty: the function's image (it holds c4i-reader)
+  std::string orchestrator_url;   // given to the reader for its first_data mark
+  std::chrono::milliseconds sync_timeout{30'000};
+};
+
+class KubernetesBackend final : public Backend {
+ public:
+  explicit KubernetesBackend(KubernetesOptions options);
+  ~KubernetesBackend() override;
+
+  // Starts the watches and waits for their first lists.
+  Status start();
+  // Stops the watches (no callback runs after it returns).
+  void stop_watches();
+  // Called on a watch thread when an instance changed (wake the control loop).
+  void set_on_change(std::function<void()> f);
+  // Called on a watch thread when the cluster's nodes (tier, arch, allocatable) changed.
+  void set_on_nodes(std::function<void(const std::vector<BackendNode>&)> f);
+
+  std::string name() const override { return "kubernetes"; }
+  Result<std::vector<BackendNode>> list_nodes() override;
+  Result<ApplyResult> apply(const FunctionSpec& spec, const Target& target,
+                            const std::vector<std::string>& exclude) override;
+  Status stop(const std::string& function_id) override;
+  InstanceStatus status(const std::string& function_id) override;
+  std::vector<std::string> instances() override;
+  std::vector<std::string> poll() override;
+
+ private:
+  struct DeploymentInfo {
+    std::string function_id;
+    std::string placement;
+    bool deleting = false;
+  };
+  struct PodInfo {
+    k8s::PodView view;
+    std::optional<std::int64_t> scheduled_ms;  // when we saw it bound
+    std::optional<std::int64_t> started_ms;    // when we saw it Ready
+  };
+  struct Applied {
+    std::string deployment;
+    std::string placement;
+    std::int64_t applied_ms = 0;
+  };
+
+  void on_nodes_replace(const std::vector<nlohmann::json>& items);
+  void on_node_event(const std::string& type, const nlohmann::json& obj);
+  void on_deployments_replace(const std::vector<nlohmann::json>& items);
+  void on_deployment_event(const std::string& type, const nlohmann::json& obj);
+  void on_pods_replace(const std::vector<nlohmann::json>& items);
+  void on_pod_event(const std::string& type, const nlohmann::json& obj);
+  // Under mu_: records a pod seen at `now` (nullopt: from a list, keep the cluster's times).
+  void observe_pod_locked(const nlohmann::json& obj, std::optional<std::int64_t> now);
+  void nodes_changed();
+  void changed(const std::string& function_id);
+  std::string deployment_path(const std::string& name) const;
+
+  KubernetesOptions options_;
+  k8s::Client client_;  // the control loop's connection
+
+  std::mutex mu_;
+  std::map<std::string, BackendNode> nodes_;
+  std::vector<BackendNode> last_nodes_reported_;
+  std::map<std::string, DeploymentInfo> deployments_;           // by deployment name
+  std::map<std::string, std::string> deployment_of_;            // function id -> deployment name
+  std::map<std::string, PodInfo> pods_;                         // by pod name
+  std::map<std::string, std::set<std::string>> pods_of_;        // function id -> pod names
+  std::map<std::string, Applied> applied_;                      // what we last wrote, ahead of the watch
+  std::set<std::string> changed_;
+  std::function<void()> on_change_;
+  std::function<void(const std::vector<BackendNode>&)> on_nodes_;
+
+  std::unique_ptr<k8s::Watch> node_watch_, deployment_watch_, pod_watch_;
+};
+
+}  // namespace c4i::orchestrator

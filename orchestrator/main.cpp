@@ -1,0 +1,267 @@
+// c4i-orchestrator: the Cloud4IoT orchestrator with the embedded or the kubernetes backend.
+//   c4i-orchestrator [--config FILE] [--listen HOST:PORT] [--port-file FILE] [--state-dir DIR]
+//                    [--topology FILE] [--tokens FILE] [--tls-cert F --tls-key F] [--client-ca F]
+//                    [--log-format text|json] [--log-level L]
+//                    [--backend embedded|kubernetes] [--kubeconfig FILE [--context C]] [--namespace NS]
+//                    [--reader-image IMAGE]
+//     kubernetes: --kubeconfig (or $KUBECONFIG), else the pod's service account (in-cluster).
+//   c4i-orchestrator hash-token [TOKEN]     (reads the token from stdin when absent)
+// Exit codes: 0 clean stop, 1 runtime failure, 2 bad command line or configuration.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/https_server.hpp"
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "orchestrator/api.hpp"
+#include "orchestrator/controller.hpp"
+#include "orchestrator/embedded_backend.hpp"
+#include "orchestrator/hub.hpp"
+#include "orchestrator/kubernetes_backend.hpp"
+#include "orchestrator/settings.hpp"
+#include "orchestrator/state.hpp"
+#include "orchestrator/store.hpp"
+#include "placement/placement.hpp"
+
+namespace fs = std::filesystem;
+using namespace c4i;
+using namespace c4i::orchestrator;
+
+namespace {
+[[noreturn]] void usage_error(const std::string& line) {
+  std::cerr << "c4i-orchestrator: " << line << "\n";
+  std::exit(2);
+}
+
+int hash_token(const std::string& token_arg) {
+  std::string token = token_arg;
+  if (token.empty()) std::getline(std::cin, token);
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  if (token.empty()) usage_error("hash-token: no token given (argument or one line on stdin)");
+  std::cout << sha256_hex(token) << "\n";
+  return 0;
+}
+
+Status write_port_file(const std::string& path, std::uint16_t port) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out) return Error{"io_error", "cannot write " + tmp};
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);  // atomic: a reader never sees a half-written port
+  if (ec) return Error{"io_error", "rename " + tmp + ": " + ec.message()};
+  return ok_status();
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Cloud4IoT orchestrator: REST API, durable state, control loop, embedded backend"};
+  app.set_version_flag("--version", "c4i-orchestrator 0.1.0");
+  std::string config_file, listen, port_file, state_dir, topology, tokens, tls_cert, tls_key, client_ca, log_format, log_level;
+  app.add_option("--config", config_file, "YAML configuration file");
+  app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)");
+  app.add_option("--port-file", port_file, "write the bound port to this file");
+  app.add_option("--state-dir", state_dir, "directory of the state database and function logs");
+  app.add_option("--topology", topology, "embedded backend topology YAML");
+  app.add_option("--tokens", tokens, "bearer token file YAML");
+  app.add_option("--tls-cert", tls_cert, "server certificate chain (PEM)");
+  app.add_option("--tls-key", tls_key, "server private key (PEM)");
+  app.add_option("--client-ca", client_ca, "CA of gateway client certificates (PEM)");
+  app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  std::string backend_name = "embedded", kubeconfig, kube_context, kube_namespace, reader_image;
+  app.add_option("--backend", backend_name, "where functions run: embedded (child processes) or kubernetes")
+      ->check(CLI::IsMember({"embedded", "kubernetes"}));
+  app.add_option("--kubeconfig", kubeconfig, "kubernetes: kubeconfig file (default $KUBECONFIG, else in-cluster)");
+  app.add_option("--context", kube_context, "kubernetes: kubeconfig context (default current-context)");
+  app.add_option("--namespace", kube_namespace, "kubernetes: namespace of the functions' Deployments");
+  app.add_option("--reader-image", reader_image, "kubernetes: image of the reader container (default: the function's)");
+  auto* hash = app.add_subcommand("hash-token", "print the sha256 hash of a token for the token file");
+  std::string token_arg;
+  hash->add_option("token", token_arg, "the token (default: one line from stdin)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    usage_error(e.what());
+  }
+  if (hash->parsed()) return hash_token(token_arg);
+
+  Settings s;
+  if (!config_file.empty()) {
+    auto loaded = load_settings_file(config_file);
+    if (!loaded) usage_error(loaded.error().message);
+    s = *loaded;
+  }
+  if (!listen.empty())
+    if (auto st = parse_listen(listen, s.listen_address, s.listen_port); !st) usage_error("--listen: " + st.error().message);
+  if (!port_file.empty()) s.port_file = port_file;
+  if (!state_dir.empty()) s.state_dir = state_dir;
+  if (!topology.empty()) s.topology_file = topology;
+  if (!tokens.empty()) s.tokens_file = tokens;
+  if (!tls_cert.empty()) s.tls_cert = tls_cert;
+  if (!tls_key.empty()) s.tls_key = tls_key;
+  if (!client_ca.empty()) s.client_ca = client_ca;
+  if (!log_format.empty()) s.log_format = log_format;
+  if (!log_level.empty()) s.log_level = log_level;
+  if (s.tls_cert.empty() || s.tls_key.empty()) usage_error("tls: a server certificate and key are required (--tls-cert, --tls-key)");
+  bool kube = backend_name == "kubernetes";
+  if (!kube && s.topology_file.empty()) usage_error("topology: the embedded backend needs a topology file (--topology)");
+  if (s.tokens_file.empty()) usage_error("tokens: a token file is required (--tokens)");
+
+  auto fmt = log::parse_format(s.log_format);
+  auto lvl = log::parse_level(s.log_level);
+  if (!fmt) usage_error(fmt.error().message);
+  if (!lvl) usage_error(lvl.error().message);
+  log::init("c4i-orchestrator", *fmt, *lvl);
+
+  std::vector<TopologyNode> topology_nodes;
+  if (!kube) {
+    auto nodes = load_topology_file(s.topology_file);
+    if (!nodes) usage_error(nodes.error().message);
+    topology_nodes = *nodes;
+  }
+  std::optional<k8s::Endpoint> kube_endpoint;
+  if (kube) {
+    if (kubeconfig.empty())
+      if (const char* env = std::getenv("KUBECONFIG"); env && *env) kubeconfig = env;
+    auto ep = kubeconfig.empty() ? k8s::endpoint_in_cluster() : k8s::endpoint_from_kubeconfig(kubeconfig, kube_context);
+    if (!ep) usage_error("kubernetes: " + ep.error().message);
+    kube_endpoint = std::move(*ep);
+    if (kube_namespace.empty()) kube_namespace = kube_endpoint->ns.empty() ? "default" : kube_endpoint->ns;
+  }
+  auto token_entries = load_tokens_file(s.tokens_file);
+  if (!token_entries) usage_error(token_entries.error().message);
+
+  std::error_code ec;
+  fs::create_directories(s.state_dir + "/logs", ec);
+  if (ec) usage_error("state_dir: cannot create " + s.state_dir + "/logs: " + ec.message());
+  std::string owner = fs::weakly_canonical(s.state_dir, ec).string();
+
+  auto store = Store::open(s.state_dir + "/state.db");
+  if (!store) {
+    spdlog::critical("state database: {}", store.error().message);
+    return 1;
+  }
+  metrics::Registry registry;
+  Hub hub;
+  State state(**store);
+
+  http::ServerOptions so;
+  so.address = s.listen_address;
+  so.port = s.listen_port;
+  so.tls.cert_file = s.tls_cert;
+  so.tls.key_file = s.tls_key;
+  if (!s.client_ca.empty()) {
+    so.tls.client_ca_file = s.client_ca;
+    so.tls.client_cert = tls::ClientCertMode::optional;  // operators use tokens, gateways certificates
+  }
+  so.max_body_bytes = s.max_body_bytes;
+  so.threads = s.threads;
+  so.server_name = "c4i-orchestrator";
+  http::Server server(so);
+  server.set_metrics(&registry);
+  if (auto st = server.start(); !st) {
+    spdlog::critical("{}", st.error().message);
+    return st.error().code == "tls_config" ? 2 : 1;
+  }
+  std::string url = s.advertise_url.empty()
+                        ? "https://" + (s.listen_address == "0.0.0.0" ? std::string("127.0.0.1") : s.listen_address) + ":" +
+                              std::to_string(server.port())
+                        : s.advertise_url;
+
+  std::unique_ptr<EmbeddedBackend> embedded;
+  std::unique_ptr<KubernetesBackend> kubernetes;
+  if (kube) {
+    KubernetesOptions ko;
+    ko.endpoint = *kube_endpoint;
+    ko.ns = kube_namespace;
+    ko.reader_image = reader_image;
+    ko.orchestrator_url = url;
+    kubernetes = std::make_unique<KubernetesBackend>(ko);
+    if (auto st = kubernetes->start(); !st) {
+      spdlog::critical("{}", st.error().message);
+      return st.error().code == "invalid_config" ? 2 : 1;
+    }
+  } else {
+    EmbeddedOptions eo;
+    eo.nodes = topology_nodes;
+    eo.owner = owner;
+    eo.log_dir = s.state_dir + "/logs";
+    eo.orchestrator_url = url;
+    eo.stop_grace = std::chrono::milliseconds(s.stop_grace_ms);
+    eo.restart_base = std::chrono::milliseconds(s.restart_base_ms);
+    eo.restart_max = std::chrono::milliseconds(s.restart_max_ms);
+    embedded = std::make_unique<EmbeddedBackend>(eo);
+    if (int n = embedded->kill_leftovers(); n > 0) spdlog::warn("killed {} leftover function process(es)", n);
+  }
+  Backend& backend = kube ? static_cast<Backend&>(*kubernetes) : static_cast<Backend&>(*embedded);
+
+  auto backend_nodes = backend.list_nodes();
+  if (!backend_nodes) {
+    spdlog::critical("backend nodes: {}", backend_nodes.error().message);
+    return 1;
+  }
+  if (auto st = state.sync_topology(*backend_nodes); !st) {
+    spdlog::critical("state: {}", st.error().message);
+    return 1;
+  }
+  if (auto st = state.ensure_policy(placement::to_json(placement::Policy{})); !st) {
+    spdlog::critical("state: {}", st.error().message);
+    return 1;
+  }
+
+  ControllerOptions co;
+  co.interval = std::chrono::milliseconds(s.reconcile_interval_ms);
+  co.retry_base = std::chrono::milliseconds(s.retry_base_ms);
+  co.retry_max = std::chrono::milliseconds(s.retry_max_ms);
+  Controller controller(state, backend, registry, co);
+  (*store)->set_on_commit([&](const std::vector<Change>& changes) {
+    hub.publish(changes);
+    for (const auto& c : changes)
+      if (c.kind != "migrations" || c.op == "created") {
+        controller.wake();
+        break;
+      }
+  });
+  if (kubernetes) {
+    // Pod and node changes arrive on watch threads: wake the loop at once, keep the node table current.
+    kubernetes->set_on_change([&controller] { controller.wake(); });
+    kubernetes->set_on_nodes([&state](const std::vector<BackendNode>& nodes) {
+      if (auto st = state.sync_topology(nodes); !st) spdlog::error("state: nodes from the cluster: {}", st.error().message);
+    });
+  }
+  Api api(state, controller, hub, registry, *token_entries, s);
+  api.install(server);
+  controller.start();
+
+  if (!s.port_file.empty())
+    if (auto st = write_port_file(s.port_file, server.port()); !st) {
+      spdlog::critical("{}", st.error().message);
+      controller.stop();
+      if (kubernetes) kubernetes->stop_watches();
+      return 1;
+    }
+  spdlog::info("listening on https://{}:{} (state {}, {} node(s), {} token(s))", s.listen_address, server.port(),
+               s.state_dir, backend_nodes->size(), token_entries->size());
+  server.run_until_signal();
+  controller.stop();
+  if (embedded) embedded->stop_all();
+  if (kubernetes) kubernetes->stop_watches();  // the Deployments stay: the cluster keeps running them
+  (*store)->set_on_commit(nullptr);
+  spdlog::info("stopped");
+  return 0;
+}

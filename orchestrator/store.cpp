@@ -1,0 +1,294 @@
+#include "orchestrator/store.hpp"
+
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+namespace c4i::orchestrator {
+
+const std::vector<std::string> kSchemaMigrations = {
+    // 1: the first schema.
+    R"sql(
+CREATE TABLE templates(
+  name TEXT PRIMARY KEY,
+  spec TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  created_by TEXT NOT NULL);
+CREATE TABLE devices(
+  id TEXT PRIMARY KEY,
+  addr_type TEXT NOT NULL DEFAULT '',
+  name TEXT NOT NULL DEFAULT '',
+  services TEXT NOT NULL DEFAULT '[]',
+  state TEXT NOT NULL,
+  gateway TEXT NOT NULL DEFAULT '',
+  rssi INTEGER,
+  first_seen_ms INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL,
+  lost_ms INTEGER,
+  seen_events INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE sightings(
+  device TEXT NOT NULL,
+  gateway TEXT NOT NULL,
+  rssi INTEGER,
+  present INTEGER NOT NULL,
+  enter_t INTEGER NOT NULL,
+  enter_notified_ms INTEGER NOT NULL,
+  last_t INTEGER NOT NULL,
+  PRIMARY KEY(device, gateway)) WITHOUT ROWID;
+CREATE TABLE nodes(
+  name TEXT PRIMARY KEY,
+  tier TEXT NOT NULL,
+  arch TEXT NOT NULL DEFAULT '',
+  cpu_capacity_m INTEGER NOT NULL DEFAULT 0,
+  mem_capacity_mb INTEGER NOT NULL DEFAULT 0,
+  labels TEXT NOT NULL DEFAULT '{}',
+  source TEXT NOT NULL,
+  cpu REAL,
+  mem REAL,
+  heartbeat_ms INTEGER,
+  heartbeat_notified_ms INTEGER);
+CREATE TABLE functions(
+  id TEXT PRIMARY KEY,
+  template TEXT NOT NULL REFERENCES templates(name),
+  device TEXT NOT NULL,
+  pinned INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  created_by TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending',
+  node TEXT NOT NULL DEFAULT '',
+  restarts INTEGER NOT NULL DEFAULT 0,
+  last_exit TEXT NOT NULL DEFAULT '',
+  started_ms INTEGER,
+  first_data_ms INTEGER,
+  updated_ms INTEGER NOT NULL);
+CREATE INDEX functions_device ON functions(device);
+CREATE TABLE placements(
+  function TEXT PRIMARY KEY REFERENCES functions(id) ON DELETE CASCADE,
+  node TEXT NOT NULL DEFAULT '',
+  tier TEXT NOT NULL DEFAULT '',
+  kind TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  decided_ms INTEGER NOT NULL,
+  migration INTEGER);
+CREATE TABLE policy(
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  version INTEGER NOT NULL,
+  spec TEXT NOT NULL,
+  changed_ms INTEGER NOT NULL,
+  changed_by TEXT NOT NULL);
+CREATE TABLE policy_history(
+  version INTEGER PRIMARY KEY,
+  spec TEXT NOT NULL,
+  changed_ms INTEGER NOT NULL,
+  changed_by TEXT NOT NULL);
+CREATE TABLE migrations(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  function TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  from_node TEXT NOT NULL DEFAULT '',
+  to_node TEXT NOT NULL DEFAULT '',
+  to_tier TEXT NOT NULL DEFAULT '',
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_retry_ms INTEGER,
+  failed_step TEXT NOT NULL DEFAULT '',
+  error TEXT NOT NULL DEFAULT '',
+  requested_by TEXT NOT NULL DEFAULT '',
+  detected INTEGER, notified INTEGER, decided INTEGER, applied INTEGER,
+  scheduled INTEGER, started INTEGER, first_data INTEGER,
+  updated_ms INTEGER NOT NULL);
+CREATE INDEX migrations_function ON migrations(function, id);
+CREATE INDEX migrations_open ON migrations(state) WHERE state IN ('pending', 'failed', 'applying');
+CREATE TABLE gateway_streams(
+  gateway TEXT NOT NULL,
+  boot_id TEXT NOT NULL,
+  last_seq INTEGER NOT NULL,
+  events INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY(gateway, boot_id)) WITHOUT ROWID;
+)sql",
+};
+
+sqlite::Stmt& Conn::stmt(const std::string& sql) {
+  auto it = cache_.find(sql);
+  if (it != cache_.end()) {
+    it->second->reset();
+    return *it->second;
+  }
+  auto st = db_.prepare(sql);
+  if (!st) throw std::logic_error(st.error().message);
+  auto p = std::make_unique<sqlite::Stmt>(std::move(*st));
+  auto& ref = *p;
+  cache_.emplace(sql, std::move(p));
+  return ref;
+}
+
+namespace {
+Status migrate(sqlite::Db& db) {
+  if (auto s = db.exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)"); !s) return s;
+  auto q = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'");
+  if (!q) return q.error();
+  std::size_t version = 0;
+  auto row = q->step();
+  if (!row) return row.error();
+  if (*row) version = static_cast<std::size_t>(std::stoll(q->text(0)));
+  q->reset();
+  if (version > kSchemaMigrations.size())
+    return Error{"schema_too_new", "the state database has schema version " + std::to_string(version) +
+                                       ", this build knows up to " + std::to_string(kSchemaMigrations.size())};
+  for (std::size_t v = version; v < kSchemaMigrations.size(); ++v) {
+    sqlite::Transaction tx(db);
+    if (!tx.begin_status()) return tx.begin_status();
+    if (auto s = db.exec(kSchemaMigrations[v]); !s) return s;
+    if (auto s = db.exec("INSERT INTO meta(key, value) VALUES('schema_version', '" + std::to_string(v + 1) +
+                         "') ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+        !s)
+      return s;
+    if (auto s = tx.commit(); !s) return s;
+    spdlog::info("state database migrated to schema version {}", v + 1);
+  }
+  return ok_status();
+}
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+  auto db = sqlite::Db::open(path);
+  if (!db) return db.error();
+  if (auto s = migrate(*db); !s) return s.error();
+  std::unique_ptr<Store> store(new Store());
+  store->path_ = path;
+  store->writer_ = std::make_unique<Conn>(std::move(*db));
+  store->thread_ = std::thread([s = store.get()] { s->writer_loop(); });
+  return store;
+}
+
+Store::~Store() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Status Store::write(Job job) {
+  PendingJob pj{std::move(job)};
+  std::unique_lock lock(mu_);
+  if (stop_) return Error{"unavailable", "the store is shutting down"};
+  queue_.push_back(&pj);
+  work_cv_.notify_one();
+  done_cv_.wait(lock, [&] { return pj.done; });
+  return pj.result;
+}
+
+void Store::writer_loop() {
+  // Group commit: everything queued while the last fsync ran goes into the
+  // next transaction. A bound keeps one commit's latency in check.
+  constexpr std::size_t kMaxGroup = 256;
+  while (true) {
+    std::vector<PendingJob*> group;
+    {
+      std::unique_lock lock(mu_);
+      work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty() && stop_) return;
+      while (!queue_.empty() && group.size() < kMaxGroup) {
+        group.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    auto& db = writer_->db_;
+    Status begun = db.exec("BEGIN IMMEDIATE");
+    if (begun) {
+      for (auto* job : group) {
+        if (auto s = db.exec("SAVEPOINT job"); !s) {
+          job->result = s;
+          continue;
+        }
+        writer_->changes_ = &job->changes;
+        try {
+          job->result = job->fn(*writer_);
+        } catch (const std::exception& e) {
+          job->result = Error{"internal", std::string("write failed: ") + e.what()};
+        }
+        writer_->changes_ = nullptr;
+        if (!job->result) {
+          job->changes.clear();
+          (void)db.exec("ROLLBACK TO job");
+        }
+        (void)db.exec("RELEASE job");
+      }
+      Status committed = db.exec("COMMIT");
+      if (!committed) {
+        (void)db.exec("ROLLBACK");
+        for (auto* job : group)
+          if (job->result) job->result = committed;
+        spdlog::error("state commit failed: {}", committed.error().message);
+      } else {
+        commits_++;
+      }
+    } else {
+      for (auto* job : group) job->result = begun;
+      spdlog::error("state transaction failed to begin: {}", begun.error().message);
+    }
+    if (on_commit_) {
+      std::vector<Change> all;
+      for (auto* job : group)
+        if (job->result) all.insert(all.end(), job->changes.begin(), job->changes.end());
+      if (!all.empty()) on_commit_(all);
+    }
+    {
+      std::lock_guard lock(mu_);
+      for (auto* job : group) job->done = true;
+    }
+    done_cv_.notify_all();
+  }
+}
+
+std::unique_ptr<Conn> Store::take_reader() {
+  {
+    std::lock_guard lock(readers_mu_);
+    if (!readers_.empty()) {
+      auto c = std::move(readers_.back());
+      readers_.pop_back();
+      return c;
+    }
+  }
+  sqlite::Options o;
+  auto db = sqlite::Db::open(path_, o);
+  if (!db) return nullptr;
+  return std::make_unique<Conn>(std::move(*db));
+}
+
+void Store::give_reader(std::unique_ptr<Conn> c) {
+  std::lock_guard lock(readers_mu_);
+  readers_.push_back(std::move(c));
+}
+
+Status Store::read(const std::function<Status(Conn&)>& fn) {
+  auto c = take_reader();
+  if (!c) return Error{"unavailable", "cannot open a read connection to " + path_};
+  Status result = c->db().exec("BEGIN");
+  if (result) {
+    try {
+      result = fn(*c);
+    } catch (const std::exception& e) {
+      result = Error{"internal", std::string("read failed: ") + e.what()};
+    }
+    (void)c->db().exec("COMMIT");
+  }
+  give_reader(std::move(c));
+  return result;
+}
+
+Result<std::string> Store::integrity_check() {
+  Result<std::string> out = std::string();
+  auto s = read([&](Conn& c) {
+    out = c.db().integrity_check();
+    return ok_status();
+  });
+  if (!s) return s.error();
+  return out;
+}
+
+}  // namespace c4i::orchestrator

@@ -1,0 +1,121 @@
+// Durable orchestrator state in SQLite (WAL, synchronous=FULL): templates,
+// devices, sightings, functions, placements, nodes, policy with history,
+// migrations with their timeline, and the applied (gateway, boot_id, seq).
+//
+// One writer thread owns the write connection and commits jobs in groups:
+// each job runs inside its own SAVEPOINT of a shared transaction, so a job
+// that fails leaves nothing behind while the others commit, and a burst of
+// requests costs one fsync. write() returns after the COMMIT is durable, so
+// an accepted request is on disk before it is answered. Reads use a pool of
+// read connections (WAL snapshots) and never wait for the writer.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.hpp"
+#include "common/sqlite.hpp"
+
+namespace c4i::orchestrator {
+
+// A change a committed write made, for GET /v1/watch.
+struct Change {
+  std::string kind;  // nodes | devices | functions | templates | migrations | policy
+  std::string id;
+  std::string op;    // created | updated | deleted
+};
+
+// A connection with a cache of prepared statements.
+class Conn {
+ public:
+  explicit Conn(sqlite::Db db) : db_(std::move(db)) {}
+  // A cached prepared statement, reset and unbound; throws on a malformed
+  // statement (a programming error).
+  sqlite::Stmt& stmt(const std::string& sql);
+  sqlite::Db& db() { return db_; }
+  // Records a change (only during a write job).
+  void changed(std::string kind, std::string id, std::string op) {
+    if (changes_) changes_->push_back(Change{std::move(kind), std::move(id), std::move(op)});
+  }
+
+ private:
+  friend class Store;
+  sqlite::Db db_;
+  std::map<std::string, std::unique_ptr<sqlite::Stmt>> cache_;
+  std::vector<Change>* changes_ = nullptr;
+};
+
+// Resets a cached statement when it leaves scope (after stepping rows).
+class StmtGuard {
+ public:
+  explicit StmtGuard(sqlite::Stmt& s) : s_(s) {}
+  ~StmtGuard() { s_.reset(); }
+  sqlite::Stmt* operator->() { return &s_; }
+  sqlite::Stmt& operator*() { return s_; }
+ private:
+  sqlite::Stmt& s_;
+};
+
+class Store {
+ public:
+  using Job = std::function<Status(Conn&)>;
+
+  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Runs `job` in the writer's transaction; returns its status once the
+  // commit is durable (or the error that rolled the job back).
+  Status write(Job job);
+  // Runs `fn` on a read connection inside a read transaction (one snapshot).
+  Status read(const std::function<Status(Conn&)>& fn);
+
+  // Called (on the writer thread) with the changes of each commit.
+  void set_on_commit(std::function<void(const std::vector<Change>&)> f) { on_commit_ = std::move(f); }
+
+  Result<std::string> integrity_check();
+  const std::string& path() const { return path_; }
+  std::uint64_t commits() const { return commits_; }
+
+ private:
+  Store() = default;
+  struct PendingJob {
+    Job fn;
+    Status result = ok_status();
+    bool done = false;
+    std::vector<Change> changes;
+  };
+  void writer_loop();
+  std::unique_ptr<Conn> take_reader();
+  void give_reader(std::unique_ptr<Conn> c);
+
+  std::string path_;
+  std::unique_ptr<Conn> writer_;
+  std::mutex mu_;
+  std::condition_variable work_cv_, done_cv_;
+  std::deque<PendingJob*> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Conn>> readers_;
+  std::function<void(const std::vector<Change>&)> on_commit_;
+  std::atomic<std::uint64_t> commits_{0};
+};
+
+// The schema, applied in order by Store::open (meta.schema_version).
+extern const std::vector<std::string> kSchemaMigrations;
+
+}  // namespace c4i::orchestrator

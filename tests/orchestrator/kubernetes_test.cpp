@@ -1,0 +1,256 @@
+// The kubernetes backend end to end: the real c4i-orchestrator with
+// --backend kubernetes against the test control plane (tests/k8s: etcd,
+// kube-apiserver, controller manager, scheduler, KWOK nodes gw-1 gw-2
+// (gateway, arm64), edge-1 (edge, amd64), cloud-1 cloud-2 (cloud, amd64)).
+// Each test watches the pods with kubectl on the side and fails if a
+// function ever had two pods Running at once.
+#include <gtest/gtest.h>
+
+#include "tests/orchestrator/kubernetes_plane.hpp"
+
+namespace c4i::testing {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kDev = "c4:7c:8d:6a:3e:01";
+constexpr const char* kFn = "hr-c4-7c-8d-6a-3e-01";
+constexpr const char* kDeployment = "c4i-hr-c4-7c-8d-6a-3e-01";
+
+// A heartbeat of the plane's gateways (arm64, as the cluster labels them).
+json gw_heartbeat(std::int64_t seq, double cpu, double mem) {
+  json h = heartbeat(seq, cpu, mem, unix_ms());
+  h["arch"] = "arm64";
+  return h;
+}
+
+class KubernetesBackend : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { plane = new KubePlane(); }
+  static void TearDownTestSuite() {
+    delete plane;
+    plane = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(plane->up()) << plane->error();
+    ns = "t-" + std::to_string(++counter);
+    orch = std::make_unique<KubeOrchestrator>(*plane, ns);
+    ASSERT_TRUE(orch->start()) << orch->log();
+    pods = std::make_unique<PodWatch>(*plane, ns);
+    op = orch->client(kOperatorToken);
+    gw1 = orch->gateway("gw-1");
+    gw2 = orch->gateway("gw-2");
+  }
+  void TearDown() override {
+    if (pods) {
+      EXPECT_FALSE(pods->events().empty()) << "the side watch (kubectl get --watch) saw nothing";
+      EXPECT_EQ(pods->overlap(), "") << "a function had two pods Running at once";
+    }
+  }
+
+  void set_policy(const std::function<void(json&)>& edit) {
+    auto cur = call(*op, "GET", "/v1/policy");
+    ASSERT_EQ(cur.status, 200);
+    json p = cur.body["policy"];
+    edit(p);
+    auto r = call(*op, "PUT", "/v1/policy", p, {{"If-Match", cur.headers["etag"]}});
+    ASSERT_EQ(r.status, 200) << r.raw;
+  }
+  void post(http::Client& gw, const std::string& name, const std::vector<json>& events) {
+    auto r = call(gw, "POST", "/v1/gateways/" + name + "/events", batch(name, "boot-" + name, events));
+    EXPECT_EQ(r.status, 200) << r.raw;
+  }
+  json migration(const std::string& kind, const std::function<bool(const json&)>& pred,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    json found;
+    wait_until(
+        [&] {
+          auto r = call(*op, "GET", std::string("/v1/migrations?function=") + kFn + "&kind=" + kind);
+          if (r.status != 200) return false;
+          for (const auto& m : r.body["items"])
+            if (pred(m)) {
+              found = m;
+              return true;
+            }
+          return false;
+        },
+        timeout);
+    return found;
+  }
+  static bool done_and_started(const json& m) { return m["state"] == "done" && m["timeline"]["started"].is_number_integer(); }
+
+  // The function's pods as the cluster has them: (name, phase, node, deleting).
+  struct Pod {
+    std::string name, phase, node;
+    bool deleting = false;
+  };
+  std::vector<Pod> function_pods() {
+    auto j = plane->get_json({"pods", "-n", ns, "-l", std::string("cloud4iot.io/function=") + kFn});
+    std::vector<Pod> out;
+    if (!j.is_object()) return out;
+    for (const auto& p : j["items"])
+      out.push_back({p["metadata"]["name"], p["status"].value("phase", ""), p["spec"].value("nodeName", ""),
+                     p["metadata"].contains("deletionTimestamp")});
+    return out;
+  }
+  // Waits until the function has exactly one pod, Running on a node `ok` accepts.
+  bool one_running_pod(const std::function<bool(const std::string&)>& ok, Pod* got = nullptr) {
+    return wait_until(
+        [&] {
+          auto p = function_pods();
+          if (p.size() != 1 || p[0].phase != "Running" || p[0].deleting || !ok(p[0].node)) return false;
+          if (got) *got = p[0];
+          return true;
+        },
+        std::chrono::seconds(30));
+  }
+  json deployment() { return plane->get_json({"deployment", "-n", ns, kDeployment}); }
+  static json affinity_terms(const json& d) {
+    return d["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0]["matchExpressions"];
+  }
+  static std::vector<std::string> values_of(const json& exprs, const std::string& key, const std::string& op) {
+    for (const auto& e : exprs)
+      if (e["key"] == key && e["operator"] == op) return e["values"].get<std::vector<std::string>>();
+    return {};
+  }
+  void place_on_gw1() {
+    ASSERT_EQ(call(*op, "POST", "/v1/functions", {{"template", "hr"}, {"device", kDev}}).status, 201);
+    post(*gw1, "gw-1", {gw_heartbeat(seq1++, 0.2, 0.2), seen(seq1++, kDev, -60, unix_ms())});
+    auto place = migration("place", done_and_started);
+    ASSERT_FALSE(place.is_null()) << orch->log();
+    EXPECT_EQ(place["to"]["node"], "gw-1");
+    ASSERT_TRUE(one_running_pod([](const std::string& n) { return n == "gw-1"; })) << orch->log();
+  }
+
+  static KubePlane* plane;
+  static int counter;
+  std::string ns;
+  std::unique_ptr<KubeOrchestrator> orch;
+  std::unique_ptr<PodWatch> pods;
+  std::unique_ptr<http::Client> op, gw1, gw2;
+  std::int64_t seq1 = 1, seq2 = 1;
+};
+KubePlane* KubernetesBackend::plane = nullptr;
+int KubernetesBackend::counter = 0;
+
+TEST_F(KubernetesBackend, DeviceEventMovesThePodFromGw1ToGw2) {
+  orch->create_template("hr", {"arm64", "amd64"});
+  place_on_gw1();
+  Pod before;
+  ASSERT_TRUE(one_running_pod([](const std::string& n) { return n == "gw-1"; }, &before));
+
+  // The Deployment as DESIGN.md has it.
+  json d = deployment();
+  ASSERT_TRUE(d.is_object());
+  EXPECT_EQ(d["spec"]["strategy"]["type"], "Recreate");
+  EXPECT_EQ(d["spec"]["replicas"], 1);
+  EXPECT_EQ(d["metadata"]["labels"]["cloud4iot.io/function"], kFn);
+  EXPECT_EQ(d["metadata"]["labels"]["cloud4iot.io/device"], "c4-7c-8d-6a-3e-01");
+  const auto& containers = d["spec"]["template"]["spec"]["containers"];
+  ASSERT_EQ(containers.size(), 2u);
+  EXPECT_EQ(containers[1]["name"], "reader");
+  bool has_node_env = false, has_addr = false;
+  for (const auto& e : containers[0]["env"]) {
+    if (e["name"] == "C4I_NODE") has_node_env = e["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName";
+    if (e["name"] == "C4I_DEVICE_ADDR") has_addr = e["value"] == kDev;
+  }
+  EXPECT_TRUE(has_node_env && has_addr) << containers[0].dump();
+  EXPECT_EQ(values_of(affinity_terms(d), "kubernetes.io/hostname", "In"), std::vector<std::string>{"gw-1"});
+  EXPECT_EQ(values_of(affinity_terms(d), "kubernetes.io/arch", "In"), (std::vector<std::string>{"amd64", "arm64"}));
+
+  // The device walks to gw-2 (beyond the roam margin).
+  std::int64_t detected = unix_ms();
+  post(*gw2, "gw-2", {seen(seq2++, kDev, -45, detected)});
+  post(*gw1, "gw-1", {seen(seq1++, kDev, -72, detected + 1, "refresh")});
+  auto roam = migration("roam", done_and_started);
+  ASSERT_FALSE(roam.is_null()) << orch->log();
+  EXPECT_EQ(roam["from"], "gw-1");
+  EXPECT_EQ(roam["to"]["node"], "gw-2");
+  const auto& tl = roam["timeline"];
+  std::int64_t prev = 0;
+  for (const char* step : {"detected", "notified", "decided", "applied", "scheduled", "started"}) {
+    ASSERT_TRUE(tl[step].is_number_integer()) << step << " missing in " << roam.dump();
+    EXPECT_GE(tl[step].get<std::int64_t>(), prev) << step << " out of order in " << roam.dump();
+    prev = tl[step].get<std::int64_t>();
+  }
+  Pod after;
+  ASSERT_TRUE(one_running_pod([](const std::string& n) { return n == "gw-2"; }, &after));
+  EXPECT_NE(after.name, before.name);  // the gw-1 pod is gone, not moved
+  EXPECT_EQ(values_of(affinity_terms(deployment()), "kubernetes.io/hostname", "In"), std::vector<std::string>{"gw-2"});
+  auto f = call(*op, "GET", std::string("/v1/functions/") + kFn).body;
+  EXPECT_EQ(f["node"], "gw-2");
+  EXPECT_EQ(f["state"], "running");
+}
+
+TEST_F(KubernetesBackend, HeartbeatOverHighWatermarkMovesToEdgeAndBack) {
+  set_policy([](json& p) { p["cooldown_s"] = 1; });
+  orch->create_template("hr", {"arm64", "amd64"});
+  place_on_gw1();
+
+  json hot = gw_heartbeat(seq1++, 0.97, 0.4);
+  post(*gw1, "gw-1", {hot});
+  auto up = migration("offload_up", done_and_started);
+  ASSERT_FALSE(up.is_null()) << orch->log();
+  EXPECT_EQ(up["from"], "gw-1");
+  EXPECT_EQ(up["to"]["node"], "edge-1");
+  EXPECT_EQ(up["timeline"]["detected"], hot["t"]);
+  ASSERT_TRUE(one_running_pod([](const std::string& n) { return n == "edge-1"; })) << orch->log();
+
+  post(*gw1, "gw-1", {gw_heartbeat(seq1++, 0.05, 0.1)});
+  auto down = migration("bring_down", done_and_started);
+  ASSERT_FALSE(down.is_null()) << orch->log();
+  EXPECT_EQ(down["to"]["node"], "gw-1");
+  ASSERT_TRUE(one_running_pod([](const std::string& n) { return n == "gw-1"; })) << orch->log();
+}
+
+TEST_F(KubernetesBackend, ManualMoveToTheCloudTierLetsTheSchedulerPickACloudNode) {
+  orch->create_template("hr", {"arm64", "amd64"});
+  place_on_gw1();
+  auto r = call(*op, "POST", std::string("/v1/functions/") + kFn + ":move", {{"tier", "cloud"}, {"pin", true}});
+  ASSERT_EQ(r.status, 202) << r.raw;
+  auto m = migration("manual", done_and_started);
+  ASSERT_FALSE(m.is_null()) << orch->log();
+  Pod p;
+  ASSERT_TRUE(one_running_pod([](const std::string& n) { return n == "cloud-1" || n == "cloud-2"; }, &p)) << orch->log();
+  EXPECT_EQ(m["to"]["node"], p.node);  // the node the scheduler chose is recorded
+  json exprs = affinity_terms(deployment());
+  EXPECT_EQ(values_of(exprs, "cloud4iot.io/tier", "In"), std::vector<std::string>{"cloud"});
+  EXPECT_TRUE(values_of(exprs, "kubernetes.io/hostname", "In").empty());
+  auto f = wait_for(*op, std::string("/v1/functions/") + kFn, [&](const json& b) { return b["node"] == p.node; });
+  EXPECT_EQ(f["node"], p.node);
+}
+
+TEST_F(KubernetesBackend, Arm64OnlyTemplateNeverLandsOnAmd64) {
+  orch->create_template("hr", {"arm64"});
+  place_on_gw1();
+  EXPECT_EQ(values_of(affinity_terms(deployment()), "kubernetes.io/arch", "In"), std::vector<std::string>{"arm64"});
+  // A node of the wrong architecture is refused by the orchestrator itself.
+  auto r = call(*op, "POST", std::string("/v1/functions/") + kFn + ":move", {{"node", "edge-1"}});
+  EXPECT_EQ(r.status, 409) << r.raw;
+  // Overload gw-1: the only amd64-free way out is gw-2, never edge or cloud.
+  set_policy([](json& p) { p["cooldown_s"] = 1; });
+  post(*gw1, "gw-1", {gw_heartbeat(seq1++, 0.97, 0.97)});
+  // A tier the template has no image for: the affinity keeps arm64, so the
+  // scheduler leaves the pod Pending rather than bind it to an amd64 node.
+  r = call(*op, "POST", std::string("/v1/functions/") + kFn + ":move", {{"tier", "edge"}, {"pin", true}});
+  ASSERT_EQ(r.status, 202) << r.raw;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        json e = plane->get_json({"events", "-n", ns, "--field-selector", "reason=FailedScheduling"});
+        return e.is_object() && !e["items"].empty();
+      },
+      std::chrono::seconds(30)))
+      << orch->log();
+  json exprs = affinity_terms(deployment());
+  EXPECT_EQ(values_of(exprs, "cloud4iot.io/tier", "In"), std::vector<std::string>{"edge"});
+  EXPECT_EQ(values_of(exprs, "kubernetes.io/arch", "In"), std::vector<std::string>{"arm64"});
+  for (const auto& p : function_pods()) EXPECT_EQ(p.node, "") << p.name << " bound to " << p.node;
+  for (const auto& n : pods->nodes_of(kDeployment)) EXPECT_TRUE(n == "gw-1" || n == "gw-2") << "a pod was bound to " << n;
+  auto f = call(*op, "GET", std::string("/v1/functions/") + kFn).body;
+  EXPECT_NE(f["state"], "running") << f.dump();
+}
+
+}  // namespace
+}  // namespace c4i::testing
