@@ -5,6 +5,8 @@
 // passes PRAGMA integrity_check. Bounded to about two minutes.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <atomic>
 #include <random>
 #include <thread>
@@ -100,7 +102,13 @@ TEST(CrashSafety, KillNineAtRandomMomentsLosesNothingAndNeverRunsAFunctionTwice)
         for (const auto& [fn, procs] : function_processes(orch.state_dir()))
           if (procs.size() > 1) {
             twice++;
-            twice_detail = fn + " runs " + std::to_string(procs.size()) + " times";
+            twice_detail = fn + " runs " + std::to_string(procs.size()) + " times:";
+            for (const auto& [pid, node] : procs) {
+              std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+              std::string stat;
+              std::getline(st, stat);
+              twice_detail += " [pid " + std::to_string(pid) + " on " + node + ": " + stat.substr(0, 80) + "]";
+            }
           }
       }
     });

@@ -1,6 +1,9 @@
 #include "tests/orchestrator/harness.hpp"
 
 #include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <signal.h>
 
 #include <chrono>
@@ -180,8 +183,15 @@ std::map<std::string, std::vector<std::pair<pid_t, std::string>>> function_proce
       pos = z + 1;
     }
     if (vars["C4I_OWNER"] != owner) continue;
-    // A zombie has no environment; one that is exiting still counts.
-    out[vars["C4I_FUNCTION"]].emplace_back(static_cast<pid_t>(pid), vars["C4I_NODE"]);
+    // One instance is one process group (the backend starts each in its own):
+    // a function's helper processes, or a sanitizer's tracer task cloned at
+    // exit, share its group and are not a second copy. A zombie has no
+    // environment; one that is exiting still counts.
+    pid_t group = getpgid(static_cast<pid_t>(pid));
+    if (group < 0) continue;  // gone meanwhile
+    auto& instances = out[vars["C4I_FUNCTION"]];
+    bool known = std::any_of(instances.begin(), instances.end(), [&](const auto& i) { return i.first == group; });
+    if (!known) instances.emplace_back(group, vars["C4I_NODE"]);
   }
   closedir(d);
   return out;

@@ -73,7 +73,8 @@ nlohmann::json batch(const std::string& gateway, const std::string& boot_id, con
 std::int64_t unix_ms();
 
 // Function processes of the orchestrator whose state directory is `owner`,
-// found in /proc by their environment: function id -> [(pid, node)].
+// found in /proc by their environment: function id -> [(process group, node)],
+// one entry per running instance.
 std::map<std::string, std::vector<std::pair<pid_t, std::string>>> function_processes(const std::string& owner);
 
 // Waits until GET `target` answers 200 with a body for which `pred` holds; returns the last body.
