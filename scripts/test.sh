@@ -13,9 +13,6 @@ scripts/build.sh fuzz
 cmake -S . -B build/fuzz -DC4I_FUZZ_SECONDS="${C4I_FUZZ_SECONDS:-20}" >/dev/null
 ctest --test-dir build/fuzz --output-on-failure -j "$(nproc)"
 
-echo "== release build (binaries for images and benchmarks)" >&2
-scripts/build.sh release
-
 echo "== unit and integration tests (ASan + UBSan)" >&2
 scripts/build.sh asan
 echo "test.sh: built in $(( $(date +%s) - start )) s" >&2
