@@ -88,10 +88,10 @@ bool Orchestrator::running() { return child_ && child_->running(); }
 
 std::string Orchestrator::log() const { return child_ ? child_->err() : ""; }
 
-std::unique_ptr<http::Client> Orchestrator::client(const std::string& token) const {
+std::unique_ptr<http::Client> token_client(std::uint16_t port, const std::string& token) {
   http::ClientOptions o;
   o.host = "127.0.0.1";
-  o.port = port_;
+  o.port = port;
   o.server_name = "localhost";
   o.tls.ca_file = test_pki().ca();
   o.bearer_token = token;
@@ -99,17 +99,21 @@ std::unique_ptr<http::Client> Orchestrator::client(const std::string& token) con
   return std::make_unique<http::Client>(o);
 }
 
-std::unique_ptr<http::Client> Orchestrator::gateway(const std::string& name) const {
+std::unique_ptr<http::Client> gateway_client(std::uint16_t port, const std::string& gateway) {
   http::ClientOptions o;
   o.host = "127.0.0.1";
-  o.port = port_;
+  o.port = port;
   o.server_name = "localhost";
   o.tls.ca_file = test_pki().ca();
-  o.tls.cert_file = test_pki().cert(name);
-  o.tls.key_file = test_pki().key(name);
+  o.tls.cert_file = test_pki().cert(gateway);
+  o.tls.key_file = test_pki().key(gateway);
   o.request_timeout = std::chrono::seconds(20);
   return std::make_unique<http::Client>(o);
 }
+
+std::unique_ptr<http::Client> Orchestrator::client(const std::string& token) const { return token_client(port_, token); }
+
+std::unique_ptr<http::Client> Orchestrator::gateway(const std::string& name) const { return gateway_client(port_, name); }
 
 void Orchestrator::create_test_template(const std::string& tpl, const std::map<std::string, std::string>& extra_env) {
   auto admin = client(kAdminToken);

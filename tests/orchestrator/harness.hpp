@@ -72,6 +72,11 @@ nlohmann::json batch(const std::string& gateway, const std::string& boot_id, con
 
 std::int64_t unix_ms();
 
+// Clients of an orchestrator listening on 127.0.0.1:port with the test PKI:
+// an operator's (bearer token) and a gateway's (its client certificate).
+std::unique_ptr<http::Client> token_client(std::uint16_t port, const std::string& token);
+std::unique_ptr<http::Client> gateway_client(std::uint16_t port, const std::string& gateway);
+
 // Function processes of the orchestrator whose state directory is `owner`,
 // found in /proc by their environment: function id -> [(process group, node)],
 // one entry per running instance.

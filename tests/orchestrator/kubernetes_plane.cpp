@@ -124,27 +124,10 @@ std::optional<int> KubeOrchestrator::stop() {
   return child_->wait(std::chrono::seconds(20));
 }
 
-std::unique_ptr<http::Client> KubeOrchestrator::client(const std::string& token) const {
-  http::ClientOptions o;
-  o.host = "127.0.0.1";
-  o.port = port_;
-  o.server_name = "localhost";
-  o.tls.ca_file = test_pki().ca();
-  o.bearer_token = token;
-  o.request_timeout = std::chrono::seconds(20);
-  return std::make_unique<http::Client>(o);
-}
+std::unique_ptr<http::Client> KubeOrchestrator::client(const std::string& token) const { return token_client(port_, token); }
 
 std::unique_ptr<http::Client> KubeOrchestrator::gateway(const std::string& name) const {
-  http::ClientOptions o;
-  o.host = "127.0.0.1";
-  o.port = port_;
-  o.server_name = "localhost";
-  o.tls.ca_file = test_pki().ca();
-  o.tls.cert_file = test_pki().cert(name);
-  o.tls.key_file = test_pki().key(name);
-  o.request_timeout = std::chrono::seconds(20);
-  return std::make_unique<http::Client>(o);
+  return gateway_client(port_, name);
 }
 
 void KubeOrchestrator::create_template(const std::string& name, const std::vector<std::string>& archs) {
