@@ -445,17 +445,25 @@ Table timeline_table(const json& m) {
   std::string state = str(m, "state");
   Table t;
   t.header = {"STEP", "TIME", "GAP", "SINCE-DETECTED", "NOTE"};
-  std::optional<std::int64_t> first, prev;
+  // Plain values with flags, not optionals: GCC 12 at -O3 wrongly reports
+  // optional<int64_t> reads here as maybe-uninitialized.
+  std::int64_t first = 0, prev = 0;
+  bool have_first = false, have_prev = false;
   bool waiting_marked = false;
   for (const char* s : steps) {
-    auto at = tl.is_object() ? opt_int(tl, s) : std::nullopt;
+    auto found = tl.is_object() ? opt_int(tl, s) : std::nullopt;
     std::vector<Cell> row{cell(s)};
-    if (at) {
-      if (!first) first = *at;
-      row.push_back(cell(format_time(*at)));
-      row.push_back(cell(prev ? format_gap(*at - *prev) : kNone));
-      row.push_back(cell(format_gap(*at - *first)));
-      prev = *at;
+    if (found) {
+      const std::int64_t at = found.value_or(0);
+      if (!have_first) {
+        first = at;
+        have_first = true;
+      }
+      row.push_back(cell(format_time(at)));
+      row.push_back(cell(have_prev ? format_gap(at - prev) : kNone));
+      row.push_back(cell(format_gap(at - first)));
+      prev = at;
+      have_prev = true;
     } else {
       row.push_back(cell(kNone));
       row.push_back(cell(""));
@@ -463,7 +471,7 @@ Table timeline_table(const json& m) {
     }
     if (s == failed_step) {
       row.push_back(cell("failed: " + str(failure, "error"), Colour::red));
-    } else if (!at && !waiting_marked && (state == "pending" || state == "applying") && std::string_view(s) != "first_data") {
+    } else if (!found && !waiting_marked && (state == "pending" || state == "applying") && std::string_view(s) != "first_data") {
       row.push_back(cell("waiting", Colour::yellow));
       waiting_marked = true;
     } else {
