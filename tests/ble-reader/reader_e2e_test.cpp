@@ -246,7 +246,7 @@ TEST(ReaderEndToEnd, FirstSampleIsPostedAsTheFirstDataMarkOnce) {
   Emulated emu(fast());
   const auto before_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch()).count();
-  t::Child reader(emu.args({"--orchestrator", "https://localhost:" + std::to_string(marks.server.port()), "--ca",
+  t::Child reader(emu.args({"--orchestrator", "https://127.0.0.1:" + std::to_string(marks.server.port()), "--ca",
                             t::test_pki().ca(), "--token", "reader-token"}),
                   {{"C4I_FUNCTION", "fn-hr-7"}});
   ASSERT_TRUE(t::wait_until([&] { return marks.count() >= 1; }, 15s)) << reader.err();
