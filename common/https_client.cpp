@@ -197,13 +197,16 @@ Result<ClientResponse> Client::request(const std::string& method, const std::str
       auto r = impl_->run<ClientResponse>(
           [](Impl* impl, bhttp::request<bhttp::string_body> rq, bool* wrote_out) -> asio::awaitable<Result<ClientResponse>> {
             auto [wec, wn] = co_await bhttp::async_write(*impl->stream, rq, use_tuple);
-            if (wec) co_return Error{"io_error", "write: " + wec.message()};
-            *wrote_out = true;
+            // A server may answer before reading the whole body (413) and close:
+            // the write fails, but its answer can still be read.
+            *wrote_out = !wec;
             bhttp::response_parser<bhttp::string_body> parser;
             parser.body_limit(64 * 1024 * 1024);
             auto [rec, rn] = co_await bhttp::async_read(*impl->stream, impl->buffer, parser, use_tuple);
+            if (rec && wec) co_return Error{"io_error", "write: " + wec.message()};
             if (rec) co_return Error{"io_error", "read: " + rec.message()};
             auto& msg = parser.get();
+            if (wec) impl->drop();  // the server closed its side
             ClientResponse out;
             out.status = static_cast<int>(msg.result_int());
             out.headers = lower_headers(msg.base());
