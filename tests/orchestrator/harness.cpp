@@ -24,6 +24,15 @@ std::string sha256_of(const std::string& token) {
 }
 }  // namespace
 
+void write_test_tokens(const std::string& path) {
+  static const std::string admin = sha256_of(kAdminToken), op = sha256_of(kOperatorToken), view = sha256_of(kViewerToken);
+  write_file(path,
+             "tokens:\n"
+             "  - {name: alice, role: admin, sha256: " + admin + "}\n"
+             "  - {name: oscar, role: operator, sha256: " + op + "}\n"
+             "  - {name: victor, role: viewer, sha256: " + view + "}\n");
+}
+
 std::int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -37,12 +46,7 @@ Orchestrator::Orchestrator(std::string extra_config) {
              "  - {name: gw-2, tier: gateway, arch: amd64, cpu_capacity_m: 4000, mem_capacity_mb: 4096}\n"
              "  - {name: edge-1, tier: edge, arch: amd64, cpu_capacity_m: 16000, mem_capacity_mb: 32768, labels: {zone: a}}\n"
              "  - {name: cloud-1, tier: cloud, arch: amd64, cpu_capacity_m: 64000, mem_capacity_mb: 262144}\n");
-  static const std::string admin = sha256_of(kAdminToken), op = sha256_of(kOperatorToken), view = sha256_of(kViewerToken);
-  write_file(dir_.file("tokens.yaml"),
-             "tokens:\n"
-             "  - {name: alice, role: admin, sha256: " + admin + "}\n"
-             "  - {name: oscar, role: operator, sha256: " + op + "}\n"
-             "  - {name: victor, role: viewer, sha256: " + view + "}\n");
+  write_test_tokens(dir_.file("tokens.yaml"));
   write_file(dir_.file("config.yaml"),
              "listen: 127.0.0.1:0\n"
              "port_file: " + dir_.file("port") + "\n"

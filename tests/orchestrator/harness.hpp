@@ -72,6 +72,11 @@ nlohmann::json batch(const std::string& gateway, const std::string& boot_id, con
 
 std::int64_t unix_ms();
 
+// Writes the token file both harnesses give the orchestrator: alice (admin,
+// kAdminToken), oscar (operator) and victor (viewer), hashed by the
+// orchestrator's own `hash-token`.
+void write_test_tokens(const std::string& path);
+
 // Clients of an orchestrator listening on 127.0.0.1:port with the test PKI:
 // an operator's (bearer token) and a gateway's (its client certificate).
 std::unique_ptr<http::Client> token_client(std::uint16_t port, const std::string& token);

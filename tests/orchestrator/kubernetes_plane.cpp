@@ -27,11 +27,6 @@ std::string env_value(const std::string& env_file, const std::string& key) {
   return {};
 }
 
-std::string hash_token(const std::string& token) {
-  auto r = run({binary_dir() + "/orchestrator/c4i-orchestrator", "hash-token", token});
-  if (r.code != 0) throw std::runtime_error("hash-token failed: " + r.err);
-  return r.out.substr(0, 64);
-}
 }  // namespace
 
 // ---------------------------------------------------------------- KubePlane
@@ -81,12 +76,7 @@ RunResult KubePlane::apiserver(const std::vector<std::string>& args) const {
 
 KubeOrchestrator::KubeOrchestrator(const KubePlane& plane, std::string ns) : plane_(plane), ns_(std::move(ns)) {
   const auto& pki = test_pki();
-  static const std::string admin = hash_token(kAdminToken), op = hash_token(kOperatorToken), view = hash_token(kViewerToken);
-  write_file(dir_.file("tokens.yaml"),
-             "tokens:\n"
-             "  - {name: alice, role: admin, sha256: " + admin + "}\n"
-             "  - {name: oscar, role: operator, sha256: " + op + "}\n"
-             "  - {name: victor, role: viewer, sha256: " + view + "}\n");
+  write_test_tokens(dir_.file("tokens.yaml"));
   write_file(dir_.file("config.yaml"),
              "listen: 127.0.0.1:0\n"
              "port_file: " + dir_.file("port") + "\n"
