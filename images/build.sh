@@ -39,71 +39,92 @@ mkdir -p "$out"
 : > "$out/notes.txt"
 
 # --- 1. static binaries ---
+# The image's binary is c4i-image-<fn> (images/multicall.cpp): the function and
+# c4i-reader in one executable. A build tree configured with other toolchain
+# files than the current ones is configured again (cached flags would hide a
+# change).
+toolchain_id() { cat "$root"/images/cmake/*.cmake "$root"/images/cmake/static/*/*.cmake | sha256sum | cut -c1-16; }
 for arch in $arches; do
   bdir=$out/build-$arch
-  if [ ! -f "$bdir/build.ninja" ]; then
+  if [ ! -f "$bdir/build.ninja" ] || [ "$(cat "$bdir/c4i-toolchain.id" 2>/dev/null)" != "$(toolchain_id)" ]; then
     say "configuring $arch in $bdir"
+    rm -f "$bdir/CMakeCache.txt"
     cmake -S "$src" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_TOOLCHAIN_FILE="$root/images/cmake/static-$arch.cmake" -DC4I_TESTS=OFF -DC4I_BENCH=OFF >"$bdir.configure.log" 2>&1 ||
       { cat "$bdir.configure.log" >&2; say "cmake failed for $arch"; exit 1; }
+    toolchain_id > "$bdir/c4i-toolchain.id"
   fi
-  say "building c4i-fn-omh c4i-fn-engine for $arch"
-  nice ninja -C "$bdir" -j "$jobs" c4i-fn-omh c4i-fn-engine
-  if ninja -C "$bdir" -t targets all 2>/dev/null | grep -q '^c4i-reader:' &&
-     nice ninja -C "$bdir" -j "$jobs" c4i-reader >"$bdir.reader.log" 2>&1; then
-    say "c4i-reader built for $arch"
-  else
-    rm -f "$bdir/ble-reader/c4i-reader"
-    say "c4i-reader does not build for $arch (see $bdir.reader.log): its images hold the function only"
+  targets=(c4i-image-omh c4i-image-engine)
+  if ! ninja -C "$bdir" -t targets all 2>/dev/null | grep -q '^c4i-image-omh:'; then
+    targets=(c4i-fn-omh c4i-fn-engine)
+    say "no c4i-reader target for $arch (ble-reader/ not built): its images hold the function only"
     echo "c4i-reader not built for $arch: images hold the function only" >> "$out/notes.txt"
   fi
-  for b in "$bdir/images/c4i-fn-omh" "$bdir/images/c4i-fn-engine" "$bdir/ble-reader/c4i-reader"; do
-    [ -f "$b" ] || continue
+  say "building ${targets[*]} for $arch"
+  nice ninja -C "$bdir" -j "$jobs" "${targets[@]}"
+  for fn in omh engine; do
+    b=$bdir/images/c4i-image-$fn
+    [ -f "$b" ] || b=$bdir/images/c4i-fn-$fn
     if readelf -lW "$b" | grep -q 'INTERP'; then say "$b is not static"; exit 1; fi
   done
 done
 
-binary_size() { stat -c %s "$1" 2>/dev/null || echo -; }
-{
-  printf '%-16s %-6s %10s\n' binary arch bytes
+# --- 2. image contexts (also without a Docker engine: the tests run their binaries) ---
+# ctx/<fn>-<arch>/rootfs is the image's whole file system: usr/bin/c4i-fn-<fn>
+# (the multi-call binary, packed with UPX when C4I_UPX=1), usr/bin/c4i-reader
+# (a symlink to it) and the CA bundle.
+ca_bundle=/etc/ssl/certs/ca-certificates.crt
+# arm64 is not packed: UPX 4.2.2 packed static arm64 binaries (even a static hello
+# world) die with SIGILL under qemu-aarch64-static 7.2 (the only arm64 here).
+upx_arches=${C4I_UPX_ARCHES:-amd64}
+for fn in omh engine; do
   for arch in $arches; do
-    for b in images/c4i-fn-omh images/c4i-fn-engine ble-reader/c4i-reader; do
-      printf '%-16s %-6s %10s\n' "$(basename "$b")" "$arch" "$(binary_size "$out/build-$arch/$b")"
+    ctx=$out/ctx/$fn-$arch
+    rm -rf "$ctx"
+    mkdir -p "$ctx/rootfs/usr/bin" "$ctx/rootfs/etc/ssl/certs"
+    cp "images/$fn/Dockerfile" "$ctx/Dockerfile"
+    cp "$ca_bundle" "$ctx/rootfs/etc/ssl/certs/ca-certificates.crt"
+    bin=$ctx/rootfs/usr/bin/c4i-fn-$fn
+    if [ -f "$out/build-$arch/images/c4i-image-$fn" ]; then
+      cp "$out/build-$arch/images/c4i-image-$fn" "$bin"
+      ln -s "c4i-fn-$fn" "$ctx/rootfs/usr/bin/c4i-reader"
+    else
+      cp "$out/build-$arch/images/c4i-fn-$fn" "$bin"
+    fi
+    if [ "$use_upx" = 1 ] && [[ " $upx_arches " == *" $arch "* ]]; then
+      upx -q --best --lzma "$bin" >/dev/null
+    fi
+  done
+done
+
+file_size() { stat -c %s "$1" 2>/dev/null || echo -; }
+{
+  printf '%-24s %-6s %10s %10s\n' binary arch built shipped
+  for arch in $arches; do
+    for fn in omh engine; do
+      b=$out/build-$arch/images/c4i-image-$fn
+      [ -f "$b" ] || b=$out/build-$arch/images/c4i-fn-$fn
+      printf '%-24s %-6s %10s %10s\n' "$(basename "$b")" "$arch" "$(file_size "$b")" "$(file_size "$out/ctx/$fn-$arch/rootfs/usr/bin/c4i-fn-$fn")"
     done
   done
 } > "$out/sizes.txt"
 
-# --- 2. images ---
+# --- 3. images ---
 if ! docker info >/dev/null 2>&1; then
-  say "no Docker engine answers (docker info): binaries built, images skipped"
+  say "no Docker engine answers (docker info): binaries and contexts built, images skipped"
   echo "docker engine absent: images not built" >> "$out/notes.txt"
   cat "$out/sizes.txt"
   exit 0
 fi
 export DOCKER_BUILDKIT=0  # the classic builder: FROM scratch needs nothing from a registry
-ca_bundle=/etc/ssl/certs/ca-certificates.crt
 for fn in omh engine; do
   for arch in $arches; do
-    ctx=$out/ctx/$fn-$arch
-    rm -rf "$ctx"
-    mkdir -p "$ctx"
-    cp "$out/build-$arch/images/c4i-fn-$fn" "$ctx/"
-    cp "$ca_bundle" "$ctx/ca-certificates.crt"
-    if [ -f "$out/build-$arch/ble-reader/c4i-reader" ]; then
-      cp "$out/build-$arch/ble-reader/c4i-reader" "$ctx/"
-      cp "images/$fn/Dockerfile" "$ctx/Dockerfile"
-    else
-      sed -e 's/ c4i-reader / /' "images/$fn/Dockerfile" > "$ctx/Dockerfile"
-    fi
-    if [ "$use_upx" = 1 ] && [ "$arch" = amd64 ]; then
-      for b in "$ctx"/c4i-*; do upx -q --best --lzma "$b" >/dev/null; done
-    fi
     say "docker build $registry/cloud4iot/fn-$fn:$tag-$arch"
-    docker build -q --platform "linux/$arch" -t "$registry/cloud4iot/fn-$fn:$tag-$arch" "$ctx" >/dev/null
+    docker build -q --platform "linux/$arch" -t "$registry/cloud4iot/fn-$fn:$tag-$arch" "$out/ctx/$fn-$arch" >/dev/null
   done
 done
 
-# --- 3. local registry and manifest lists ---
+# --- 4. local registry and manifest lists ---
 regdir=$out/registry
 mkdir -p "$regdir/data"
 cat > "$regdir/config.yml" <<YAML

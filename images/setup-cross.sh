@@ -18,6 +18,18 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   updated=0
 fi
 
+# UPX is not in Debian 12's main suite (upx-ucl was dropped before bookworm's
+# release); bookworm-backports has 4.2. Backports' default pin (100) makes it
+# the candidate only for packages bookworm lacks, so nothing else is upgraded
+# from it. Later Debian releases have upx-ucl in main.
+backports=/etc/apt/sources.list.d/c4i-bookworm-backports.list
+if [ "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" = bookworm ] && [ ! -f "$backports" ] &&
+   ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  echo "setup-cross: adding bookworm-backports (for upx-ucl)" >&2
+  echo "deb http://deb.debian.org/debian bookworm-backports main" | $sudo tee "$backports" >/dev/null
+  updated=0
+fi
+
 packages=(
   g++-aarch64-linux-gnu qemu-user-static docker-registry ca-certificates upx-ucl binutils curl
   libssl-dev:arm64 libfftw3-dev:arm64 libsqlite3-dev:arm64 libbluetooth-dev:arm64
@@ -28,11 +40,11 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ] || [ "${updated:-1}" = 0 ]; then
-  $sudo apt-get update -qq
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup-cross: installing ${missing[*]}" >&2
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # docker-registry's Debian package starts a service on :5000; the image tests run
