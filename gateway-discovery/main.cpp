@@ -12,6 +12,7 @@
 #include "common/log.hpp"
 #include "gateway-discovery/daemon.hpp"
 #include "gateway-discovery/daemon_config.hpp"
+#include "gateway-discovery/privileges.hpp"
 #include "gateway-discovery/replay.hpp"
 #include "gateway-discovery/sources.hpp"
 
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
   CLI::App app{"c4i-discovery: BLE presence on a gateway, delivered durably to the Cloud4IoT orchestrator"};
   app.set_version_flag("--version", "c4i-discovery 0.1.0");
 
-  std::string config_file, gateway, hci, source, orchestrator, ca, cert, key, outbox, log_format, log_level;
+  std::string config_file, gateway, hci, source, orchestrator, ca, cert, key, outbox, log_format, log_level, user;
   bool active = false;
   double threshold = 0;
   int heartbeat = -1;
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
   app.add_option("--cert", cert, "client certificate (PEM)");
   app.add_option("--key", key, "client key (PEM)");
   app.add_option("--outbox", outbox, "outbox database path");
+  app.add_option("--user", user, "run as this user (keeping only the capabilities the source needs)");
   app.add_option("--heartbeat-interval", heartbeat, "seconds between heartbeats, 0: none")->check(CLI::Range(0, 86400));
   app.add_option("--log-format", log_format, "text | json")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
@@ -125,5 +127,10 @@ int main(int argc, char** argv) {
   // Two threads (scan loop, delivery) need no per-thread malloc arenas; one
   // keeps the resident set small on a gateway.
   mallopt(M_ARENA_MAX, 1);
+  // Before anything is opened: only the HCI source keeps CAP_NET_RAW and
+  // CAP_NET_ADMIN (raw socket, LE scan commands); every other capability goes.
+  bool hci_source = cfg.source.rfind("hci", 0) == 0;
+  if (auto st = c4i::discovery::drop_privileges(hci_source ? c4i::discovery::hci_capabilities() : std::vector<int>{}, user); !st)
+    return fail(st.error().message, st.error().code == "unknown_user" ? 2 : 5);
   return c4i::discovery::run_daemon(cfg);
 }
