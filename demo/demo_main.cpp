@@ -212,6 +212,7 @@ struct Options {
   bool forever = false;
   double speed = 0;
   std::string summary_json;
+  std::vector<std::string> tokens;  // extra NAME:ROLE:SHA256 entries for the token file
 };
 
 class Demo {
@@ -273,7 +274,17 @@ void Demo::prepare() {
 
   marker_ = "C4I_DEMO_RUN=" + random_hex(8);
   admin_token_ = random_hex(24);
-  write(o_.dir / "tokens.yaml", "tokens:\n  - name: demo-admin\n    role: admin\n    sha256: " + sha256_hex(admin_token_) + "\n");
+  std::string tokens = "tokens:\n  - name: demo-admin\n    role: admin\n    sha256: " + sha256_hex(admin_token_) + "\n";
+  for (const auto& t : o_.tokens) {
+    auto a = t.find(':'), b = t.find(':', a == std::string::npos ? a : a + 1);
+    if (a == std::string::npos || b == std::string::npos) die("--token: expected NAME:ROLE:SHA256, got " + t);
+    tokens += "  - {name: " + t.substr(0, a) + ", role: " + t.substr(a + 1, b - a - 1) + ", sha256: " + t.substr(b + 1) + "}\n";
+  }
+  write(o_.dir / "tokens.yaml", tokens);
+  // The dashboard's sign-in wants a token: the admin's, readable by this user only.
+  write(o_.dir / "admin.token", "");
+  fs::permissions(o_.dir / "admin.token", fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+  write(o_.dir / "admin.token", admin_token_ + "\n");
   write(o_.dir / "topology.yaml",
         "nodes:\n"
         "  - {name: gw-1, tier: gateway, arch: arm64, cpu_capacity_m: 4000, mem_capacity_mb: 4096}\n"
@@ -302,6 +313,8 @@ void Demo::start_processes() {
   port_ = static_cast<std::uint16_t>(std::stoi(port_text));
   say(color("1", "orchestrator") + "  https://127.0.0.1:" + std::to_string(port_) + "  (embedded backend, state in " +
       (d / "state").string() + ")");
+  say(color("1", "dashboard") + "     https://127.0.0.1:" + std::to_string(port_) + "/  (sign in with the token in " +
+      (d / "admin.token").string() + ")");
 
   double speed = o_.speed > 0 ? o_.speed : (o_.short_mode ? 4.0 : 1.5);
   procs_.push_back(spawn("simulator",
@@ -527,6 +540,7 @@ int main(int argc, char** argv) {
   app.add_flag("--forever", o.forever, "run until Ctrl-C");
   app.add_option("--speed", o.speed, "scenario seconds per second")->check(CLI::Range(0.5, 20.0));
   app.add_option("--summary-json", o.summary_json, "write the summary as JSON here");
+  app.add_option("--token", o.tokens, "also accept this bearer token, NAME:ROLE:SHA256 (sha256 as c4i-orchestrator hash-token prints)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
