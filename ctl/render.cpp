@@ -438,8 +438,14 @@ Table policy_history_table(const std::vector<json>& items, std::int64_t now_ms) 
 }
 
 Table timeline_table(const json& m) {
-  static const char* steps[] = {"detected", "notified", "decided", "applied", "scheduled", "started", "first_data"};
+  // The backend's finer steps (docker: stopped, pulled, created; the
+  // migration's `steps`) are rows only when stamped or failed.
+  static const char* steps[] = {"detected", "notified",  "decided", "stopped", "applied",   "scheduled",
+                                "pulled",   "created",   "started", "first_data"};
   json tl = m.value("timeline", json::object());
+  json backend_steps = m.value("steps", json::object());
+  if (backend_steps.is_object() && tl.is_object())
+    for (auto it = backend_steps.begin(); it != backend_steps.end(); ++it) tl[it.key()] = *it;
   json failure = m.value("failure", json());
   std::string failed_step = failure.is_object() ? str(failure, "step") : "";
   std::string state = str(m, "state");
@@ -452,6 +458,8 @@ Table timeline_table(const json& m) {
   bool waiting_marked = false;
   for (const char* s : steps) {
     auto found = tl.is_object() ? opt_int(tl, s) : std::nullopt;
+    bool backend_step = std::string_view(s) == "stopped" || std::string_view(s) == "pulled" || std::string_view(s) == "created";
+    if (backend_step && !found && s != failed_step) continue;
     std::vector<Cell> row{cell(s)};
     if (found) {
       const std::int64_t at = found.value_or(0);

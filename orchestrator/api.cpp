@@ -90,6 +90,8 @@ void Api::add(http::Server& server, const std::string& method, const std::string
 
 std::optional<Response> Api::authorize(Request& req) {
   req.headers.erase(kPrincipalHeader);  // never trust a client's copy
+  if (req.peer && peer_check_)
+    if (auto refused = peer_check_(req)) return refused;
   auto m = access_router_.match(req.method, req.path);
   if (m.outcome != http::Router::Outcome::found) return std::nullopt;  // the server answers 404/405
   Access access = access_[m.route];
@@ -187,9 +189,30 @@ void Api::install(http::Server& server) {
   add(server, "GET", "/v1/policy", Access::viewer, [this](Request& r) { return get_policy(r); });
   add(server, "PUT", "/v1/policy", Access::operator_, [this](Request& r) { return put_policy(r); });
   add(server, "GET", "/v1/policy/history", Access::viewer, [this](Request& r) { return policy_history(r); });
+  // Who a token belongs to: the dashboard offers what the role may do.
+  add(server, "GET", "/v1/whoami", Access::viewer, [this](Request& r) {
+    auto it = tokens_by_hash_.find(sha256_hex(std::string_view(*r.header("authorization")).substr(7)));  // "Bearer "
+    return http::json_response(200, {{"name", it->second.name}, {"role", to_string(it->second.role)}});
+  });
   access_router_.add("GET", "/v1/watch");
   access_.push_back(Access::viewer);
   server.stream_route("GET", "/v1/watch", [this](Request& r, http::StreamWriter& w) { return watch(r, w); });
+}
+
+void Api::note_clamped(const std::string& gateway, const ClampCounts& c) {
+  metrics_.counter("c4i_event_time_clamped_total", "Event times outside limits.event_future_ms / event_past_ms, set to the receive time",
+                   {{"bound", "future"}}).inc(c.future);
+  metrics_.counter("c4i_event_time_clamped_total", "Event times outside limits.event_future_ms / event_past_ms, set to the receive time",
+                   {{"bound", "past"}}).inc(c.past);
+  // One line per gateway per minute: a gateway with a wrong clock sends every batch wrong.
+  const std::int64_t now = now_ms();
+  std::lock_guard lock(clamp_log_mu_);
+  auto& last = clamp_logged_ms_[gateway];
+  if (last != 0 && now - last < 60'000) return;
+  last = now;
+  spdlog::warn("gateway {}: event times off by up to {} s ({} ahead of limits.event_future_ms, {} behind limits.event_past_ms) "
+               "were set to the receive time; check the gateway's clock",
+               gateway, c.worst_skew_ms / 1000, c.future, c.past);
 }
 
 Response Api::events(Request& req) {
@@ -204,13 +227,17 @@ Response Api::events(Request& req) {
   const std::string& gw = *req.param("gateway");
   if (batch->gateway != gw)
     return http::error_response(403, "forbidden", "gateway: the body speaks for " + batch->gateway + ", the path and certificate for " + gw);
-  auto out = state_.apply_batch(*batch, now_ms());
+  const std::int64_t received_ms = now_ms();
+  const ClampCounts clamped = clamp_event_times(*batch, received_ms, {settings_.event_future_ms, settings_.event_past_ms});
+  if (clamped.total() > 0) note_clamped(gw, clamped);
+  auto out = state_.apply_batch(*batch, received_ms);
   if (!out) return error_to_response(out.error());
   metrics_.counter("c4i_events_total", "Gateway events applied").inc(static_cast<double>(out->accepted));
   metrics_.counter("c4i_events_duplicate_total", "Gateway events received again and skipped").inc(static_cast<double>(out->duplicates));
   metrics_.histogram("c4i_event_batch_seconds", "Time to apply one event batch durably")
       .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  return http::json_response(200, {{"accepted", out->accepted}, {"duplicates", out->duplicates}, {"last_seq", out->last_seq}});
+  return http::json_response(200, {{"accepted", out->accepted}, {"duplicates", out->duplicates}, {"last_seq", out->last_seq},
+                                   {"clamped", clamped.total()}});
 }
 
 Response Api::list(const std::string& kind, Request& req) {

@@ -4,8 +4,10 @@
 // State, answer. An accepted write is durable before its answer (State::write).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "common/metrics.hpp"
 #include "common/router.hpp"
 #include "orchestrator/controller.hpp"
+#include "orchestrator/events.hpp"
 #include "orchestrator/hub.hpp"
 #include "orchestrator/settings.hpp"
 #include "orchestrator/state.hpp"
@@ -32,16 +35,25 @@ class Api {
   // Registers every route and the auth filter on `server`.
   void install(http::Server& server);
 
- private:
+  // Who may call a route: anyone, a bearer token of at least a role, a
+  // gateway's client certificate naming the path's {gateway}, or (mark) either.
   enum class Access { open, viewer, operator_, admin, gateway, mark };
+  // Registers a route with its access rule (routes of other parts: enrolment).
+  void add(http::Server& server, const std::string& method, const std::string& pattern, Access access,
+           http::Handler handler);
+  // The authenticated caller as the filter recorded it ("alice", "gateway:gw-1").
+  static std::string who(const http::Request& req);
+  // Runs first on every request that carries a verified client certificate;
+  // a response it returns refuses the request (a revoked certificate).
+  using PeerCheck = std::function<std::optional<http::Response>(const http::Request&)>;
+  void set_peer_check(PeerCheck check) { peer_check_ = std::move(check); }
+
+ private:
   struct Principal {
     std::string name;
     Role role = Role::viewer;
   };
-  void add(http::Server& server, const std::string& method, const std::string& pattern, Access access,
-           http::Handler handler);
   std::optional<http::Response> authorize(http::Request& req);
-  static std::string who(const http::Request& req);
 
   http::Response events(http::Request& req);
   http::Response list(const std::string& kind, http::Request& req);
@@ -56,6 +68,7 @@ class Api {
   http::Response put_policy(http::Request& req);
   http::Response policy_history(http::Request& req);
   boost::asio::awaitable<void> watch(http::Request& req, http::StreamWriter& out);
+  void note_clamped(const std::string& gateway, const ClampCounts& c);  // metric, and a log line per gateway per minute
 
   State& state_;
   Controller& controller_;
@@ -65,6 +78,9 @@ class Api {
   const Settings& settings_;
   http::Router access_router_;           // same patterns as the server's, for the filter
   std::vector<Access> access_;
+  PeerCheck peer_check_;
+  std::mutex clamp_log_mu_;  // handlers run on several threads
+  std::map<std::string, std::int64_t> clamp_logged_ms_;
 };
 
 // Maps an Error code to its HTTP answer.

@@ -9,6 +9,8 @@
 // starts the new one (kubernetes: strategy Recreate).
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -26,6 +28,13 @@ struct BackendNode {
   std::int64_t cpu_capacity_m = 0;
   std::int64_t mem_capacity_mb = 0;
   std::map<std::string, std::string> labels;
+};
+
+// A node's measured usage, as shares of its capacity (0..1 each).
+struct NodeUsage {
+  std::string node;
+  double cpu = 0, mem = 0;
+  std::int64_t t_ms = 0;  // when it was measured (unix ms)
 };
 
 // What to run: the function's identity, its template's command and the device.
@@ -68,12 +77,65 @@ struct ApplyResult {
   std::string node;               // chosen node
   std::int64_t scheduled_ms = 0;  // 0: not known yet (kubernetes: the scheduler binds later; see status())
   std::optional<std::int64_t> started_ms;  // may be known later through status()
+  // Finer steps a backend stamps on the way (unix ms), recorded on the
+  // migration's `steps`: docker: stopped (old container removed), pulled
+  // (image present on the new engine), created.
+  std::map<std::string, std::int64_t> steps;
 };
+
+// For backends that place a tier target themselves: the node of `tier` (by
+// name and tier, in topology order) not in `exclude` that runs the fewest
+// instances (`placed`: the node of each); ties go to the first, so the
+// choice is deterministic. Empty when none is left.
+inline std::string least_loaded_node(const std::vector<std::pair<std::string, std::string>>& nodes,
+                                     const std::vector<std::string>& placed, const std::string& tier,
+                                     const std::vector<std::string>& exclude) {
+  std::string best;
+  std::ptrdiff_t best_count = -1;
+  for (const auto& [name, node_tier] : nodes) {
+    if (node_tier != tier || std::find(exclude.begin(), exclude.end(), name) != exclude.end()) continue;
+    auto count = std::count(placed.begin(), placed.end(), name);
+    if (best_count < 0 || count < best_count) {
+      best = name;
+      best_count = count;
+    }
+  }
+  return best;
+}
+
+// Restart backoff of a backend that restarts its instances: base * 2^(failures-1), at most max.
+inline std::chrono::milliseconds restart_delay(std::chrono::milliseconds base, std::chrono::milliseconds max, int failures) {
+  std::chrono::milliseconds d = base * (1LL << std::min(std::max(failures - 1, 0), 16));
+  return d > max ? max : d;
+}
+
+// apply() to where an instance already is: nothing done, its own times.
+inline ApplyResult unchanged_apply(const std::string& node, const InstanceStatus& st, std::int64_t now_ms) {
+  ApplyResult r;
+  r.applied_ms = now_ms;
+  r.node = node;
+  r.scheduled_ms = st.scheduled_ms.value_or(now_ms);
+  r.started_ms = st.started_ms;
+  return r;
+}
+
+// The migration step an apply() error belongs to, from its code: docker's
+// pull_failed/create_failed/start_failed/stop_failed name theirs.
+inline std::string failed_step_of(const Error& e) {
+  if (e.code == "spawn_failed" || e.code == "start_failed") return "started";
+  if (e.code == "pull_failed") return "pulled";
+  if (e.code == "create_failed") return "created";
+  if (e.code == "stop_failed") return "stopped";
+  return "applied";
+}
 
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // True when the backend places a tier target itself (the kubernetes
+  // scheduler): offloads to edge or cloud then name the tier, not a node.
+  virtual bool schedules_tiers() const { return false; }
   virtual Result<std::vector<BackendNode>> list_nodes() = 0;
   // Idempotent: applying the target an instance already has changes nothing.
   // `exclude` lists nodes a tier target must not use (overloaded ones).

@@ -109,6 +109,8 @@ pl::World Controller::build_world(const WorldSnapshot& w, std::int64_t now) {
                   static_cast<std::int64_t>(n.mem.value_or(0) * static_cast<double>(n.mem_capacity_mb * kMiB))};
     // Staleness is judged on our clock (when the heartbeat arrived), not the gateway's.
     if (n.heartbeat_notified_ms) node.last_heartbeat_ms = n.heartbeat_notified_ms;
+    // An unschedulable node (a revoked gateway) takes nothing new, and what runs there moves away.
+    if (n.unschedulable) node.ready = false;
     if (!n.arch.empty()) archs.insert(n.arch);
     world.nodes.push_back(std::move(node));
   }
@@ -203,6 +205,15 @@ bool Controller::decide(const WorldSnapshot& w, std::int64_t now) {
       m.reason = d.reason;
       m.from_node = d.from;
       m.to.node = d.to;
+      // Offloads on a backend with its own scheduler (kubernetes) name the
+      // tier and let it pick the node; a gateway stays a node (the one that
+      // sees the device), and roams always pin the node.
+      if (backend_.schedules_tiers() &&
+          (d.kind == pl::DecisionKind::offload_up || d.kind == pl::DecisionKind::bring_down))
+        if (const NodeRow* to = find_node(w, d.to); to && to->tier != "gateway") {
+          m.to.tier = to->tier;
+          m.to.node.clear();
+        }
       m.requested_by = "placement";
       const FunctionRow* f = nullptr;
       for (const auto& x : w.functions)
@@ -237,7 +248,10 @@ bool Controller::decide(const WorldSnapshot& w, std::int64_t now) {
   }
   for (std::size_t i = 0; i < moves.size(); ++i) {
     spdlog::info("migration {}: {} {} {} -> {} ({})", (*ids)[i], moves[i].kind, moves[i].function,
-                 moves[i].from_node.empty() ? "-" : moves[i].from_node, moves[i].to.node.empty() ? "-" : moves[i].to.node,
+                 moves[i].from_node.empty() ? "-" : moves[i].from_node,
+                 !moves[i].to.node.empty() ? moves[i].to.node
+                 : moves[i].to.tier.empty() ? std::string("-")
+                                            : "tier " + moves[i].to.tier,
                  moves[i].reason);
     metrics_.counter("c4i_decisions_total", "Placement decisions recorded", {{"kind", moves[i].kind}}).inc();
   }
@@ -275,7 +289,7 @@ void Controller::execute(const OpenMigration& m, const WorldSnapshot& w) {
   }
   auto r = backend_.apply(spec_of(*f), m.to, {});
   if (!r) {
-    std::string step = r.error().code == "spawn_failed" ? "started" : "applied";
+    std::string step = failed_step_of(r.error());
     std::int64_t next = retry_at(m.attempts + 1);
     spdlog::warn("migration {} ({} of {}): step {} failed: {}; retry in {} ms", m.id, m.kind, m.function, step,
                  r.error().message, next - now);
@@ -293,6 +307,7 @@ void Controller::execute(const OpenMigration& m, const WorldSnapshot& w) {
   std::map<std::string, std::int64_t> steps{{"applied", r->applied_ms}};
   if (r->scheduled_ms) steps["scheduled"] = r->scheduled_ms;  // kubernetes: known later, through status()
   if (r->started_ms) steps["started"] = *r->started_ms;
+  steps.insert(r->steps.begin(), r->steps.end());  // the backend's finer steps (docker: stopped, pulled, created)
   (void)state_.migration_step(m.id, steps, r->started_ms ? "done" : "applying", r->node);
   if (r->started_ms) {
     metrics_.counter("c4i_migrations_completed_total", "Migrations carried out", {{"kind", m.kind}}).inc();

@@ -66,21 +66,11 @@ Result<std::vector<BackendNode>> EmbeddedBackend::list_nodes() {
 }
 
 std::string EmbeddedBackend::choose_node(const std::string& tier, const std::vector<std::string>& exclude) const {
-  // The node of the tier with the fewest instances; ties go to the first in
-  // topology order, so the choice is deterministic.
-  std::string best;
-  std::size_t best_count = SIZE_MAX;
-  for (const auto& n : options_.nodes) {
-    if (n.tier != tier) continue;
-    if (std::find(exclude.begin(), exclude.end(), n.name) != exclude.end()) continue;
-    std::size_t count = 0;
-    for (const auto& [id, inst] : instances_) count += inst.node == n.name;
-    if (count < best_count) {
-      best = n.name;
-      best_count = count;
-    }
-  }
-  return best;
+  std::vector<std::pair<std::string, std::string>> nodes;
+  for (const auto& n : options_.nodes) nodes.emplace_back(n.name, n.tier);
+  std::vector<std::string> placed;
+  for (const auto& [id, inst] : instances_) placed.push_back(inst.node);
+  return least_loaded_node(nodes, placed, tier, exclude);
 }
 
 Result<pid_t> EmbeddedBackend::spawn(const FunctionSpec& spec, const std::string& node) {
@@ -205,12 +195,7 @@ Result<ApplyResult> EmbeddedBackend::apply(const FunctionSpec& spec, const Targe
                                             std::find(exclude.begin(), exclude.end(), n.name) == exclude.end();
                                    });
     if (same && cur.spec.command == spec.command) {
-      ApplyResult r;
-      r.applied_ms = unix_ms();
-      r.node = cur.node;
-      r.scheduled_ms = cur.status.scheduled_ms.value_or(r.applied_ms);
-      r.started_ms = cur.status.started_ms;
-      return r;
+      return unchanged_apply(cur.node, cur.status, unix_ms());
     }
   }
   std::string node = target.node;

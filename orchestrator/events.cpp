@@ -1,5 +1,7 @@
 #include "orchestrator/events.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace c4i::orchestrator {
@@ -165,6 +167,28 @@ Result<EventBatch> parse_event_batch(std::string_view body, const BatchLimits& l
     b.events.push_back(std::move(ev));
   }
   return b;
+}
+
+ClampCounts clamp_event_times(EventBatch& b, std::int64_t received_ms, const TimeBounds& bounds) {
+  ClampCounts c;
+  auto clamp = [&](std::int64_t& t) {
+    // No overflow: the parser admits only t >= 0, and received_ms >= 0.
+    const std::int64_t skew = t - received_ms;
+    if (skew > bounds.future_ms) {
+      c.future++;
+    } else if (skew < -bounds.past_ms) {
+      c.past++;
+    } else {
+      return;
+    }
+    c.worst_skew_ms = std::max(c.worst_skew_ms, skew < 0 ? -skew : skew);
+    t = received_ms;
+  };
+  for (auto& e : b.events) {
+    clamp(e.t_ms);
+    if (e.last_seen_t_ms) clamp(*e.last_seen_t_ms);
+  }
+  return c;
 }
 
 }  // namespace c4i::orchestrator

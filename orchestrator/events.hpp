@@ -50,6 +50,25 @@ struct BatchLimits {
 // "too_many_events" (maps to 413).
 Result<EventBatch> parse_event_batch(std::string_view body, const BatchLimits& limits = {});
 
+// How far an event's own time (`t`, `last_seen_t`) may be from the time the
+// orchestrator received it. A gateway's clock can jump (no RTC, NTP not yet
+// synced, a bad RTC battery); ordering never depends on it (seq does), but
+// the times land in devices, sightings, heartbeats and migration timelines.
+struct TimeBounds {
+  std::int64_t future_ms = 5 * 60'000;          // limits.event_future_ms
+  std::int64_t past_ms = 7 * 24 * 3'600'000LL;  // limits.event_past_ms
+};
+struct ClampCounts {
+  int future = 0, past = 0;       // times replaced, by the bound they broke
+  std::int64_t worst_skew_ms = 0;  // the largest |t - received| among them
+  int total() const { return future + past; }
+};
+// Replaces every event time outside [received - past, received + future]
+// with `received_ms` (the latest the event can really have happened), so a
+// batch is never refused for a clock: a refused batch would stop the
+// gateway's ordered stream behind it.
+ClampCounts clamp_event_times(EventBatch& b, std::int64_t received_ms, const TimeBounds& bounds);
+
 // "aa:bb:cc:dd:ee:ff" in lowercase hex: the form device ids take.
 bool valid_bd_addr(std::string_view s);
 

@@ -312,6 +312,33 @@ std::optional<BackendNode> node_from_json(const json& node) {
   return n;
 }
 
+std::vector<NodeUsage> node_usage_from_metrics(const json& list, const std::map<std::string, BackendNode>& capacity,
+                                               std::size_t* skipped) {
+  std::vector<NodeUsage> out;
+  std::size_t bad = 0;
+  const json* items = list.is_object() && list.contains("items") ? &list["items"] : nullptr;
+  if (items && items->is_array()) {
+    for (const auto& it : *items) {
+      NodeUsage u;
+      u.node = str_at(it, {"metadata", "name"});
+      auto cap = capacity.find(u.node);
+      auto cpu = parse_cpu_milli(str_at(it, {"usage", "cpu"}));
+      auto mem = parse_bytes(str_at(it, {"usage", "memory"}));
+      if (cap == capacity.end() || !cpu || !mem || cap->second.cpu_capacity_m <= 0 || cap->second.mem_capacity_mb <= 0) {
+        ++bad;
+        continue;
+      }
+      u.cpu = std::clamp(static_cast<double>(*cpu) / static_cast<double>(cap->second.cpu_capacity_m), 0.0, 1.0);
+      u.mem = std::clamp(static_cast<double>(*mem) / (static_cast<double>(cap->second.mem_capacity_mb) * 1024.0 * 1024.0),
+                         0.0, 1.0);
+      u.t_ms = parse_rfc3339_ms(str_at(it, {"timestamp"})).value_or(0);
+      out.push_back(std::move(u));
+    }
+  }
+  if (skipped) *skipped = bad;
+  return out;
+}
+
 bool node_ready(const json& node) {
   const json* conds = find_path(node, {"status", "conditions"});
   if (!conds || !conds->is_array()) return false;

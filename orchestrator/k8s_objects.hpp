@@ -73,6 +73,14 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view s);
 std::optional<BackendNode> node_from_json(const nlohmann::json& node);
 bool node_ready(const nlohmann::json& node);
 
+// A metrics.k8s.io/v1beta1 NodeMetricsList (what metrics-server serves at
+// /apis/metrics.k8s.io/v1beta1/nodes) as shares of each node's capacity.
+// Nodes missing from `capacity`, or with a usage that does not parse, are
+// skipped and counted in `skipped`.
+std::vector<NodeUsage> node_usage_from_metrics(const nlohmann::json& list,
+                                               const std::map<std::string, BackendNode>& capacity,
+                                               std::size_t* skipped = nullptr);
+
 struct PodView {
   std::string name;
   std::string function_id;   // annotation, else the function label

@@ -49,8 +49,60 @@ KubernetesBackend::KubernetesBackend(KubernetesOptions options)
 KubernetesBackend::~KubernetesBackend() { stop_watches(); }
 
 void KubernetesBackend::stop_watches() {
+  {
+    std::lock_guard lock(usage_mu_);
+    usage_stop_ = true;
+  }
+  usage_cv_.notify_all();
+  if (usage_thread_.joinable()) usage_thread_.join();
   for (auto* w : {&node_watch_, &deployment_watch_, &pod_watch_})
     if (*w) (*w)->stop();
+}
+
+void KubernetesBackend::set_on_usage(std::function<void(const std::vector<NodeUsage>&)> f) {
+  std::lock_guard lock(mu_);
+  on_usage_ = std::move(f);
+}
+
+void KubernetesBackend::poll_usage_loop() {
+  k8s::Client client(options_.endpoint);
+  std::unique_lock lock(usage_mu_);
+  while (!usage_stop_) {
+    lock.unlock();
+    poll_usage_once(client);
+    lock.lock();
+    usage_cv_.wait_for(lock, options_.usage_interval, [this] { return usage_stop_; });
+  }
+}
+
+void KubernetesBackend::poll_usage_once(k8s::Client& client) {
+  auto r = client.call("GET", "/apis/metrics.k8s.io/v1beta1/nodes", {}, {}, /*retry=*/false);
+  if (!r || r->status != 200) {
+    // 404: no metrics-server (nothing serves the group). Said once per change.
+    bool not_served = r && r->status == 404;
+    if (usage_served_ != 0)
+      spdlog::info("kubernetes: node usage from metrics.k8s.io is not available ({}); using gateway heartbeats",
+                   !r ? r.error().message : not_served ? std::string("not served") : "HTTP " + std::to_string(r->status) + " " + k8s::status_message(*r));
+    usage_served_ = 0;
+    return;
+  }
+  json list = json::parse(r->body, nullptr, false);
+  std::map<std::string, BackendNode> capacity;
+  std::function<void(const std::vector<NodeUsage>&)> cb;
+  {
+    std::lock_guard lock(mu_);
+    capacity = nodes_;
+    cb = on_usage_;
+  }
+  std::size_t skipped = 0;
+  auto usage = k8s::node_usage_from_metrics(list, capacity, &skipped);
+  if (usage_served_ != 1)
+    spdlog::info("kubernetes: node usage from metrics.k8s.io ({} node(s), {} skipped)", usage.size(), skipped);
+  usage_served_ = 1;
+  std::int64_t now = unix_ms();
+  for (auto& u : usage)
+    if (u.t_ms <= 0 || u.t_ms > now) u.t_ms = now;  // a metrics window ending in the future: our clock
+  if (cb && !usage.empty()) cb(usage);
 }
 
 void KubernetesBackend::set_on_change(std::function<void()> f) {
@@ -93,6 +145,7 @@ Status KubernetesBackend::start() {
     if (!w->wait_synced(options_.sync_timeout))
       return Error{"unreachable", "kubernetes: no list of " + w->collection() + " within " +
                                       std::to_string(options_.sync_timeout.count()) + " ms: " + w->last_error()};
+  if (options_.usage_interval.count() > 0) usage_thread_ = std::thread([this] { poll_usage_loop(); });
   std::lock_guard lock(mu_);
   spdlog::info("kubernetes backend ({}): namespace {}, {} node(s), {} deployment(s), {} pod(s)",
                options_.endpoint.description, options_.ns, nodes_.size(), deployments_.size(), pods_.size());

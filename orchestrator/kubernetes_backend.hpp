@@ -13,13 +13,17 @@
 // reached it (ms; later than the truth by the watch latency only). Pods
 // found already running at the first list keep the cluster's stamps.
 //
-// Node usage does not come from here: the test plane has no metrics.k8s.io,
-// so CPU and memory come from the gateways' heartbeats as with the embedded
-// backend. apply/stop/list_nodes run on the control loop's thread (one
-// connection); the watches on their own threads; the cache under a mutex.
+// Node usage: polled from metrics.k8s.io (GET /apis/metrics.k8s.io/v1beta1/nodes,
+// the API metrics-server serves; it has no watch) every `usage_interval`, as
+// shares of each node's allocatable. A cluster that does not serve it (404)
+// is said once in the log, and CPU and memory then come from the gateways'
+// heartbeats only; both sources write the same node usage, the newest wins.
+// apply/stop/list_nodes run on the control loop's thread (one connection);
+// the watches and the usage poller on their own threads; the cache under a mutex.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -28,6 +32,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "orchestrator/backend.hpp"
@@ -42,6 +47,7 @@ struct KubernetesOptions {
   std::string reader_image;       // empty: the function's image (it holds c4i-reader)
   std::string orchestrator_url;   // given to the reader for its first_data mark
   std::chrono::milliseconds sync_timeout{30'000};
+  std::chrono::milliseconds usage_interval{10'000};  // metrics.k8s.io poll; 0: never
 };
 
 class KubernetesBackend final : public Backend {
@@ -57,8 +63,11 @@ class KubernetesBackend final : public Backend {
   void set_on_change(std::function<void()> f);
   // Called on a watch thread when the cluster's nodes (tier, arch, allocatable) changed.
   void set_on_nodes(std::function<void(const std::vector<BackendNode>&)> f);
+  // Called on the usage poller's thread with each metrics.k8s.io reading.
+  void set_on_usage(std::function<void(const std::vector<NodeUsage>&)> f);
 
   std::string name() const override { return "kubernetes"; }
+  bool schedules_tiers() const override { return true; }
   Result<std::vector<BackendNode>> list_nodes() override;
   Result<ApplyResult> apply(const FunctionSpec& spec, const Target& target,
                             const std::vector<std::string>& exclude) override;
@@ -95,6 +104,8 @@ class KubernetesBackend final : public Backend {
   void nodes_changed();
   void changed(const std::string& function_id);
   std::string deployment_path(const std::string& name) const;
+  void poll_usage_loop();
+  void poll_usage_once(k8s::Client& client);
 
   KubernetesOptions options_;
   k8s::Client client_;  // the control loop's connection
@@ -110,6 +121,13 @@ class KubernetesBackend final : public Backend {
   std::set<std::string> changed_;
   std::function<void()> on_change_;
   std::function<void(const std::vector<BackendNode>&)> on_nodes_;
+  std::function<void(const std::vector<NodeUsage>&)> on_usage_;
+  int usage_served_ = -1;  // metrics.k8s.io: -1 not asked yet, 0 not served, 1 served (poller thread only)
+
+  std::mutex usage_mu_;
+  std::condition_variable usage_cv_;
+  bool usage_stop_ = false;
+  std::thread usage_thread_;
 
   std::unique_ptr<k8s::Watch> node_watch_, deployment_watch_, pod_watch_;
 };

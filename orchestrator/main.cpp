@@ -2,7 +2,7 @@
 //   c4i-orchestrator [--config FILE] [--listen HOST:PORT] [--port-file FILE] [--state-dir DIR]
 //                    [--topology FILE] [--tokens FILE] [--tls-cert F --tls-key F] [--client-ca F]
 //                    [--log-format text|json] [--log-level L]
-//                    [--backend embedded|kubernetes] [--kubeconfig FILE [--context C]] [--namespace NS]
+//                    [--backend embedded|kubernetes|docker] [--kubeconfig FILE [--context C]] [--namespace NS]
 //                    [--reader-image IMAGE]
 //     kubernetes: --kubeconfig (or $KUBECONFIG), else the pod's service account (in-cluster).
 //   c4i-orchestrator hash-token [TOKEN]     (reads the token from stdin when absent)
@@ -22,7 +22,10 @@
 #include "common/metrics.hpp"
 #include "orchestrator/api.hpp"
 #include "orchestrator/controller.hpp"
+#include "orchestrator/dashboard.hpp"
+#include "orchestrator/docker_backend.hpp"
 #include "orchestrator/embedded_backend.hpp"
+#include "orchestrator/enrolment.hpp"
 #include "orchestrator/hub.hpp"
 #include "orchestrator/kubernetes_backend.hpp"
 #include "orchestrator/settings.hpp"
@@ -76,16 +79,24 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", tls_cert, "server certificate chain (PEM)");
   app.add_option("--tls-key", tls_key, "server private key (PEM)");
   app.add_option("--client-ca", client_ca, "CA of gateway client certificates (PEM)");
+  std::string ca_cert, ca_key;
+  app.add_option("--ca-cert", ca_cert, "enrolment: the fleet CA certificate that signs gateway certificates (PEM)");
+  app.add_option("--ca-key", ca_key, "enrolment: that CA's private key (PEM)");
   app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   std::string backend_name = "embedded", kubeconfig, kube_context, kube_namespace, reader_image;
-  app.add_option("--backend", backend_name, "where functions run: embedded (child processes) or kubernetes")
-      ->check(CLI::IsMember({"embedded", "kubernetes"}));
+  app.add_option("--backend", backend_name,
+                 "where functions run: embedded (child processes), kubernetes, or docker (one engine per node, from --topology)")
+      ->check(CLI::IsMember({"embedded", "kubernetes", "docker"}));
   app.add_option("--kubeconfig", kubeconfig, "kubernetes: kubeconfig file (default $KUBECONFIG, else in-cluster)");
   app.add_option("--context", kube_context, "kubernetes: kubeconfig context (default current-context)");
   app.add_option("--namespace", kube_namespace, "kubernetes: namespace of the functions' Deployments");
   app.add_option("--reader-image", reader_image, "kubernetes: image of the reader container (default: the function's)");
+  std::int64_t usage_interval_ms = 10'000;
+  app.add_option("--usage-interval-ms", usage_interval_ms,
+                 "kubernetes: how often node usage is read from metrics.k8s.io (0: never)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{3'600'000}));
   auto* hash = app.add_subcommand("hash-token", "print the sha256 hash of a token for the token file");
   std::string token_arg;
   hash->add_option("token", token_arg, "the token (default: one line from stdin)");
@@ -115,11 +126,16 @@ int main(int argc, char** argv) {
   if (!tls_cert.empty()) s.tls_cert = tls_cert;
   if (!tls_key.empty()) s.tls_key = tls_key;
   if (!client_ca.empty()) s.client_ca = client_ca;
+  if (!ca_cert.empty()) s.enrol_ca_cert = ca_cert;
+  if (!ca_key.empty()) s.enrol_ca_key = ca_key;
+  if (s.enrol_ca_cert.empty() != s.enrol_ca_key.empty()) usage_error("enrolment: --ca-cert and --ca-key go together");
+  if (s.client_ca.empty()) s.client_ca = s.enrol_ca_cert;  // gateways present certificates this CA signed
   if (!log_format.empty()) s.log_format = log_format;
   if (!log_level.empty()) s.log_level = log_level;
   if (s.tls_cert.empty() || s.tls_key.empty()) usage_error("tls: a server certificate and key are required (--tls-cert, --tls-key)");
   bool kube = backend_name == "kubernetes";
-  if (!kube && s.topology_file.empty()) usage_error("topology: the embedded backend needs a topology file (--topology)");
+  bool dock = backend_name == "docker";
+  if (!kube && s.topology_file.empty()) usage_error("topology: the " + backend_name + " backend needs a topology file (--topology)");
   if (s.tokens_file.empty()) usage_error("tokens: a token file is required (--tokens)");
 
   auto fmt = log::parse_format(s.log_format);
@@ -129,7 +145,12 @@ int main(int argc, char** argv) {
   log::init("c4i-orchestrator", *fmt, *lvl);
 
   std::vector<TopologyNode> topology_nodes;
-  if (!kube) {
+  docker::DockerTopology docker_topology;
+  if (dock) {
+    auto t = docker::load_docker_topology_file(s.topology_file);
+    if (!t) usage_error(t.error().message);
+    docker_topology = std::move(*t);
+  } else if (!kube) {
     auto nodes = load_topology_file(s.topology_file);
     if (!nodes) usage_error(nodes.error().message);
     topology_nodes = *nodes;
@@ -185,10 +206,24 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<EmbeddedBackend> embedded;
   std::unique_ptr<KubernetesBackend> kubernetes;
-  if (kube) {
+  std::unique_ptr<DockerBackend> docker_backend;
+  if (dock) {
+    DockerOptions dopt;
+    dopt.topology = docker_topology;
+    dopt.owner = owner;
+    dopt.orchestrator_url = url;
+    dopt.restart_base = std::chrono::milliseconds(s.restart_base_ms);
+    dopt.restart_max = std::chrono::milliseconds(s.restart_max_ms);
+    docker_backend = std::make_unique<DockerBackend>(dopt);
+    if (auto st = docker_backend->start(); !st) {
+      spdlog::critical("{}", st.error().message);
+      return 1;
+    }
+  } else if (kube) {
     KubernetesOptions ko;
     ko.endpoint = *kube_endpoint;
     ko.ns = kube_namespace;
+    ko.usage_interval = std::chrono::milliseconds(usage_interval_ms);
     ko.reader_image = reader_image;
     ko.orchestrator_url = url;
     kubernetes = std::make_unique<KubernetesBackend>(ko);
@@ -208,7 +243,9 @@ int main(int argc, char** argv) {
     embedded = std::make_unique<EmbeddedBackend>(eo);
     if (int n = embedded->kill_leftovers(); n > 0) spdlog::warn("killed {} leftover function process(es)", n);
   }
-  Backend& backend = kube ? static_cast<Backend&>(*kubernetes) : static_cast<Backend&>(*embedded);
+  Backend& backend = kube ? static_cast<Backend&>(*kubernetes)
+                     : dock ? static_cast<Backend&>(*docker_backend)
+                            : static_cast<Backend&>(*embedded);
 
   auto backend_nodes = backend.list_nodes();
   if (!backend_nodes) {
@@ -243,9 +280,28 @@ int main(int argc, char** argv) {
     kubernetes->set_on_nodes([&state](const std::vector<BackendNode>& nodes) {
       if (auto st = state.sync_topology(nodes); !st) spdlog::error("state: nodes from the cluster: {}", st.error().message);
     });
+    kubernetes->set_on_usage([&state](const std::vector<NodeUsage>& usage) {
+      if (auto st = state.record_node_usage(usage); !st) spdlog::error("state: node usage: {}", st.error().message);
+    });
+  }
+  if (docker_backend) {
+    docker_backend->set_on_change([&controller] { controller.wake(); });
+    docker_backend->set_on_usage([&state](const std::vector<NodeUsage>& usage) {
+      if (auto st = state.record_node_usage(usage); !st) spdlog::error("state: node usage: {}", st.error().message);
+    });
   }
   Api api(state, controller, hub, registry, *token_entries, s);
   api.install(server);
+  Enrolment enrolment(**store, registry,
+                      {s.enrol_ca_cert, s.enrol_ca_key, s.enrol_cert_lifetime_s, s.enrol_max_token_ttl_s});
+  if (auto st = enrolment.start(); !st) {
+    spdlog::critical("{}", st.error().message);
+    controller.stop();
+    if (kubernetes) kubernetes->stop_watches();
+    return 2;
+  }
+  enrolment.install(server, api);
+  install_dashboard(server);  // GET / and /ui/*: static files, no token
   controller.start();
 
   if (!s.port_file.empty())
@@ -253,6 +309,7 @@ int main(int argc, char** argv) {
       spdlog::critical("{}", st.error().message);
       controller.stop();
       if (kubernetes) kubernetes->stop_watches();
+      if (docker_backend) docker_backend->stop_watches();
       return 1;
     }
   spdlog::info("listening on https://{}:{} (state {}, {} node(s), {} token(s))", s.listen_address, server.port(),
@@ -261,6 +318,7 @@ int main(int argc, char** argv) {
   controller.stop();
   if (embedded) embedded->stop_all();
   if (kubernetes) kubernetes->stop_watches();  // the Deployments stay: the cluster keeps running them
+  if (docker_backend) docker_backend->stop_watches();  // the containers stay: adopted at the next start
   (*store)->set_on_commit(nullptr);
   spdlog::info("stopped");
   return 0;

@@ -24,7 +24,7 @@ Status parse_listen(const std::string& text, std::string& address, std::uint16_t
 Status parse_settings(const config::Node& root, Settings& s) {
   auto r = config::parse(root, [&](const config::Node& n) {
     n.reject_unknown({"listen", "port_file", "state_dir", "topology", "tokens", "tls", "log", "advertise_url", "threads",
-                      "limits", "control"});
+                      "limits", "control", "enrolment"});
     if (auto l = n.optional_child("listen")) {
       if (auto st = parse_listen(l->str(), s.listen_address, s.listen_port); !st) l->fail(st.error().message);
     }
@@ -42,13 +42,24 @@ Status parse_settings(const config::Node& root, Settings& s) {
       s.tls_key = t->str_or("key", s.tls_key);
       s.client_ca = t->str_or("client_ca", s.client_ca);
     }
+    if (auto e = n.optional_child("enrolment")) {
+      e->reject_unknown({"ca_cert", "ca_key", "cert_lifetime_s", "max_token_ttl_s"});
+      s.enrol_ca_cert = e->str_or("ca_cert", s.enrol_ca_cert);
+      s.enrol_ca_key = e->str_or("ca_key", s.enrol_ca_key);
+      s.enrol_cert_lifetime_s = e->integer_in_or("cert_lifetime_s", 5, 366LL * 86'400, s.enrol_cert_lifetime_s);
+      s.enrol_max_token_ttl_s = e->integer_in_or("max_token_ttl_s", 60, 366LL * 86'400, s.enrol_max_token_ttl_s);
+      if (s.enrol_ca_cert.empty() != s.enrol_ca_key.empty())
+        e->fail("ca_cert and ca_key must be given together");
+    }
     if (auto l = n.optional_child("log")) {
       l->reject_unknown({"format", "level"});
       if (auto f = l->optional_child("format")) s.log_format = f->one_of({"text", "json"});
       if (auto v = l->optional_child("level")) s.log_level = v->one_of({"trace", "debug", "info", "warn", "error", "off"});
     }
     if (auto l = n.optional_child("limits")) {
-      l->reject_unknown({"max_body_bytes", "max_batch_events"});
+      l->reject_unknown({"max_body_bytes", "max_batch_events", "event_future_ms", "event_past_ms"});
+      s.event_future_ms = l->integer_in_or("event_future_ms", 0, 365LL * 86'400'000, s.event_future_ms);
+      s.event_past_ms = l->integer_in_or("event_past_ms", 0, 10 * 365LL * 86'400'000, s.event_past_ms);
       s.max_body_bytes = static_cast<std::size_t>(l->integer_in_or("max_body_bytes", 1024, 64 << 20, static_cast<long long>(s.max_body_bytes)));
       s.max_batch_events = static_cast<std::size_t>(l->integer_in_or("max_batch_events", 1, 100'000, static_cast<long long>(s.max_batch_events)));
     }

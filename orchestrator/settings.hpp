@@ -22,12 +22,20 @@ struct Settings {
   std::string topology_file;    // embedded backend nodes
   std::string tokens_file;
   std::string tls_cert, tls_key, client_ca;
+  // Gateway enrolment (orchestrator/README.md): the fleet CA that signs the
+  // gateways' client certificates, and how long each one is valid.
+  std::string enrol_ca_cert, enrol_ca_key;
+  std::int64_t enrol_cert_lifetime_s = 24 * 3600;
+  std::int64_t enrol_max_token_ttl_s = 7 * 24 * 3600;
   std::string log_format = "text";
   std::string log_level = "info";
   std::string advertise_url;    // the URL functions use to reach us; default https://<listen>:<port>
   int threads = 4;
   std::size_t max_body_bytes = 256 * 1024;
   std::size_t max_batch_events = 1000;
+  // Event times further than these from the receive time are clamped to it (events.hpp, TimeBounds).
+  std::int64_t event_future_ms = 5 * 60'000;
+  std::int64_t event_past_ms = 7 * 24 * 3'600'000LL;
   std::int64_t reconcile_interval_ms = 500;
   std::int64_t stop_grace_ms = 3000;
   std::int64_t retry_base_ms = 200;

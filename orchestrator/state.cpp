@@ -48,7 +48,7 @@ Status run(Conn& c, const std::string& sql, Args&&... args) {
 }
 
 // ---- row -> JSON, one SELECT column list per kind
-const char* kNodeCols = "name, tier, arch, cpu_capacity_m, mem_capacity_mb, labels, source, cpu, mem, heartbeat_ms";
+const char* kNodeCols = "name, tier, arch, cpu_capacity_m, mem_capacity_mb, labels, source, cpu, mem, heartbeat_ms, unschedulable";
 json node_json(const sqlite::Stmt& s) {
   return json{{"name", s.text(0)},
               {"tier", s.text(1)},
@@ -57,7 +57,8 @@ json node_json(const sqlite::Stmt& s) {
               {"mem_capacity_mb", s.int64(4)},
               {"labels", parse_or(s.text(5), json::object())},
               {"source", s.text(6)},
-              {"usage", {{"cpu", opt_real(s, 7)}, {"mem", opt_real(s, 8)}, {"heartbeat_t", opt_int(s, 9)}}}};
+              {"usage", {{"cpu", opt_real(s, 7)}, {"mem", opt_real(s, 8)}, {"heartbeat_t", opt_int(s, 9)}}},
+              {"unschedulable", s.int64(10) != 0}};
 }
 
 const char* kDeviceCols = "id, addr_type, name, services, state, gateway, rssi, first_seen_ms, last_seen_ms, lost_ms, seen_events";
@@ -113,9 +114,15 @@ json function_json(const sqlite::Stmt& s) {
               {"desired", desired}};
 }
 
+// The backend's finer steps as stored (a JSON object of unix ms); {} when none.
+json backend_steps_json(const std::string& text) {
+  auto j = json::parse(text, nullptr, false);
+  return j.is_object() ? j : json::object();
+}
+
 const char* kMigrationCols =
     "id, function, kind, reason, from_node, to_node, to_tier, state, attempts, next_retry_ms, failed_step, error, "
-    "requested_by, detected, notified, decided, applied, scheduled, started, first_data, updated_ms";
+    "requested_by, detected, notified, decided, applied, scheduled, started, first_data, updated_ms, steps";
 json migration_json(const sqlite::Stmt& s) {
   json timeline = json::object();
   for (int k = 0; k < 7; ++k) timeline[kTimelineSteps[k]] = opt_int(s, 13 + k);
@@ -134,6 +141,7 @@ json migration_json(const sqlite::Stmt& s) {
               {"failure", failure},
               {"requested_by", s.text(12)},
               {"timeline", timeline},
+              {"steps", backend_steps_json(s.text(21))},
               {"updated_t", s.int64(20)}};
 }
 
@@ -179,6 +187,19 @@ Status State::sync_topology(const std::vector<BackendNode>& nodes) {
                    n.name, n.tier, n.arch, n.cpu_capacity_m, n.mem_capacity_mb, labels.dump());
       if (!s) return s;
       c.changed("nodes", n.name, "updated");
+    }
+    return ok_status();
+  });
+}
+
+Status State::record_node_usage(const std::vector<NodeUsage>& usage) {
+  std::int64_t received = now_ms();
+  return store_.write([&](Conn& c) -> Status {
+    for (const auto& u : usage) {
+      auto s = run(c, "UPDATE nodes SET cpu = ?2, mem = ?3, heartbeat_ms = ?4, heartbeat_notified_ms = ?5 WHERE name = ?1",
+                   u.node, u.cpu, u.mem, u.t_ms, received);
+      if (!s) return s;
+      c.changed("nodes", u.node, "updated");
     }
     return ok_status();
   });
@@ -289,11 +310,16 @@ Result<BatchOutcome> State::apply_batch(const EventBatch& b, std::int64_t receiv
         }
         case EventType::gateway_heartbeat: {
           auto s = run(c,
-                       "INSERT INTO nodes(name, tier, arch, cpu_capacity_m, mem_capacity_mb, source, cpu, mem, heartbeat_ms, heartbeat_notified_ms) "
-                       "VALUES(?1, 'gateway', ?2, ?3, ?4, 'heartbeat', ?5, ?6, ?7, ?8) ON CONFLICT(name) DO UPDATE SET "
-                       "arch = CASE WHEN ?2 <> '' THEN ?2 ELSE arch END, "
-                       "cpu_capacity_m = CASE WHEN ?3 > 0 THEN ?3 ELSE cpu_capacity_m END, "
-                       "mem_capacity_mb = CASE WHEN ?4 > 0 THEN ?4 ELSE mem_capacity_mb END, "
+                       // An enrolled gateway's node carries its bootstrap token's labels.
+                       "INSERT INTO nodes(name, tier, arch, cpu_capacity_m, mem_capacity_mb, source, cpu, mem, heartbeat_ms, heartbeat_notified_ms, labels) "
+                       "VALUES(?1, 'gateway', ?2, ?3, ?4, 'heartbeat', ?5, ?6, ?7, ?8, "
+                       "coalesce((SELECT labels FROM gateway_identities WHERE name = ?1), '{}')) ON CONFLICT(name) DO UPDATE SET "
+                       "labels = CASE WHEN source = 'heartbeat' THEN excluded.labels ELSE labels END, "
+                       // A node the cluster or the topology file describes keeps their arch
+                       // and capacity: a heartbeat only reports its usage.
+                       "arch = CASE WHEN source = 'heartbeat' AND ?2 <> '' THEN ?2 ELSE arch END, "
+                       "cpu_capacity_m = CASE WHEN source = 'heartbeat' AND ?3 > 0 THEN ?3 ELSE cpu_capacity_m END, "
+                       "mem_capacity_mb = CASE WHEN source = 'heartbeat' AND ?4 > 0 THEN ?4 ELSE mem_capacity_mb END, "
                        "cpu = ?5, mem = ?6, heartbeat_ms = ?7, heartbeat_notified_ms = ?8",
                        b.gateway, e.arch, e.cpu_capacity_m, e.mem_capacity_mb, e.cpu, e.mem, e.t_ms, received_ms);
           if (!s) return s;
@@ -800,7 +826,8 @@ Result<WorldSnapshot> State::snapshot() {
         if (!q.is_null(7)) n.cpu = q.real(7);
         if (!q.is_null(8)) n.mem = q.real(8);
         if (!q.is_null(9)) n.heartbeat_ms = q.int64(9);
-        if (!q.is_null(10)) n.heartbeat_notified_ms = q.int64(10);
+        n.unschedulable = q.int64(10) != 0;
+        if (!q.is_null(11)) n.heartbeat_notified_ms = q.int64(11);
         w.nodes.push_back(std::move(n));
       }
     }
@@ -927,6 +954,15 @@ Status State::migration_step(std::int64_t id, const std::map<std::string, std::i
     std::int64_t t = now_ms();
     for (const auto& [step, ts] : steps) {
       bool known = std::any_of(std::begin(kTimelineSteps), std::end(kTimelineSteps), [&](const char* s) { return step == s; });
+      bool backend = std::any_of(std::begin(kBackendSteps), std::end(kBackendSteps), [&](const char* s) { return step == s; });
+      if (backend) {
+        // Stamped once, like the timeline: the first attempt that reached it.
+        if (auto s = run(c, "UPDATE migrations SET steps = json_set(steps, '$.' || ?1, coalesce(json_extract(steps, '$.' || ?1), ?2)), "
+                            "updated_ms = ?3 WHERE id = ?4", step, ts, t, id);
+            !s)
+          return s;
+        continue;
+      }
       if (!known) return invalid("unknown timeline step " + step);
       // Each step is stamped once: a retry does not rewrite history.
       if (auto s = run(c, "UPDATE migrations SET " + step + " = coalesce(" + step + ", ?), updated_ms = ? WHERE id = ?", ts, t, id); !s)

@@ -41,6 +41,8 @@ struct ListPage {
 
 // One timeline step of a migration, in order.
 inline constexpr const char* kTimelineSteps[] = {"detected", "notified", "decided", "applied", "scheduled", "started", "first_data"};
+// Finer steps a backend may stamp between applied and started (the migration's `steps`).
+inline constexpr const char* kBackendSteps[] = {"stopped", "pulled", "created"};
 
 // A decision the control loop records (from the placement engine or a manual move).
 struct PlannedMove {
@@ -89,6 +91,7 @@ struct NodeRow {
   std::optional<double> cpu, mem;
   std::optional<std::int64_t> heartbeat_ms;
   std::optional<std::int64_t> heartbeat_notified_ms;
+  bool unschedulable = false;  // taken out of placement (a revoked gateway)
 };
 
 struct SightingRow {
@@ -122,6 +125,8 @@ class State {
 
   // --- start-up
   Status sync_topology(const std::vector<BackendNode>& nodes);
+  // Usage measured by the backend (metrics.k8s.io) for known nodes; unknown ones are ignored.
+  Status record_node_usage(const std::vector<NodeUsage>& usage);
   // The first policy (version 1) when none is stored.
   Status ensure_policy(const nlohmann::json& default_spec);
 

@@ -108,6 +108,42 @@ CREATE TABLE gateway_streams(
   updated_ms INTEGER NOT NULL,
   PRIMARY KEY(gateway, boot_id)) WITHOUT ROWID;
 )sql",
+    // 2: a migration's finer backend steps (docker: stopped, pulled, created), a JSON object of unix ms.
+    R"sql(
+ALTER TABLE migrations ADD COLUMN steps TEXT NOT NULL DEFAULT '{}';
+)sql",
+    // 3: gateway enrolment (orchestrator/enrolment.hpp): bootstrap tokens
+    // (hashed), enrolled gateways, the certificates issued to them, and
+    // nodes taken out of placement (a revoked gateway's).
+    R"sql(
+CREATE TABLE bootstrap_tokens(
+  id TEXT PRIMARY KEY,
+  sha256 TEXT NOT NULL UNIQUE,
+  gateway TEXT NOT NULL DEFAULT '',
+  labels TEXT NOT NULL DEFAULT '{}',
+  uses_max INTEGER NOT NULL,
+  uses INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  created_by TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL);
+CREATE TABLE gateway_identities(
+  name TEXT PRIMARY KEY,
+  token TEXT NOT NULL,
+  labels TEXT NOT NULL DEFAULT '{}',
+  enrolled_ms INTEGER NOT NULL,
+  revoked_ms INTEGER,
+  revoked_by TEXT NOT NULL DEFAULT '');
+CREATE TABLE gateway_certs(
+  serial TEXT PRIMARY KEY,
+  gateway TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  not_before_ms INTEGER NOT NULL,
+  not_after_ms INTEGER NOT NULL,
+  revoked_ms INTEGER);
+CREATE INDEX gateway_certs_gateway ON gateway_certs(gateway);
+ALTER TABLE nodes ADD COLUMN unschedulable INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 sqlite::Stmt& Conn::stmt(const std::string& sql) {
@@ -223,14 +259,15 @@ void Store::writer_loop() {
         (void)db.exec("ROLLBACK");
         for (auto* job : group)
           if (job->result) job->result = committed;
-        spdlog::error("state commit failed: {}", committed.error().message);
+        if (committed.error().code != "storage_full") spdlog::error("state commit failed: {}", committed.error().message);
       } else {
         commits_++;
       }
     } else {
       for (auto* job : group) job->result = begun;
-      spdlog::error("state transaction failed to begin: {}", begun.error().message);
+      if (begun.error().code != "storage_full") spdlog::error("state transaction failed to begin: {}", begun.error().message);
     }
+    note_storage(group);
     if (on_commit_) {
       std::vector<Change> all;
       for (auto* job : group)
@@ -242,6 +279,25 @@ void Store::writer_loop() {
       for (auto* job : group) job->done = true;
     }
     done_cv_.notify_all();
+  }
+}
+
+void Store::note_storage(const std::vector<PendingJob*>& group) {
+  // A full disk is an operator's problem, not a bug: one line when it starts
+  // (writes answer 507 meanwhile; reads and what is stored are untouched) and
+  // one when a write succeeds again.
+  bool full = false, wrote = false;
+  for (auto* job : group) {
+    if (job->result) wrote = true;
+    else if (job->result.error().code == "storage_full") full = true;
+  }
+  if (full && !storage_full_) {
+    storage_full_ = true;
+    spdlog::error("state: the disk holding {} is full: writes are refused (HTTP 507) until space returns; stored state "
+                  "is intact and still served", path_);
+  } else if (wrote && storage_full_) {
+    storage_full_ = false;
+    spdlog::info("state: writing again ({} has space)", path_);
   }
 }
 

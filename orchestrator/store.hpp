@@ -99,6 +99,7 @@ class Store {
     std::vector<Change> changes;
   };
   void writer_loop();
+  void note_storage(const std::vector<PendingJob*>& group);  // the disk-full log lines
   std::unique_ptr<Conn> take_reader();
   void give_reader(std::unique_ptr<Conn> c);
 
@@ -113,6 +114,7 @@ class Store {
   std::vector<std::unique_ptr<Conn>> readers_;
   std::function<void(const std::vector<Change>&)> on_commit_;
   std::atomic<std::uint64_t> commits_{0};
+  bool storage_full_ = false;  // writer thread only
 };
 
 // The schema, applied in order by Store::open (meta.schema_version).

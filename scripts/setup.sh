@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   tshark wrk nginx-light procps iproute2 python3 curl libfftw3-dev python3-jsonschema
+  chromium chromium-driver python3-selenium fonts-dejavu-core
+  docker.io
 )
 
 missing=()

@@ -92,6 +92,17 @@ TEST(CtlDescribe, PendingMigrationMarksTheStepItWaitsFor) {
   EXPECT_TRUE(std::regex_search(out, std::regex("\n  scheduled +-\n"))) << out;
 }
 
+TEST(CtlDescribe, DockerMigrationShowsPullCreateAndStartAsRows) {
+  json m = items("migrations")[0];
+  const std::int64_t applied = m["timeline"]["applied"].get<std::int64_t>();
+  m["steps"] = {{"stopped", applied - 5}, {"pulled", applied + 7}, {"created", applied + 9}};
+  std::string out = describe_migration(m, now(), false);
+  EXPECT_TRUE(std::regex_search(out, std::regex("\n  decided .*\n  stopped .*\n  applied .*\n  scheduled .*\n  pulled .*\n"
+                                                "  created .*2ms.*\n  started "))) << out;
+  // Other backends' migrations have no such rows.
+  EXPECT_EQ(describe_migration(items("migrations")[0], now(), false).find("pulled"), std::string::npos);
+}
+
 TEST(CtlDescribe, FunctionWithItsMigrations) {
   expect_golden("describe-function.txt", describe_function(items("functions")[0], {items("migrations")[0]}, now(), false));
   std::string unplaced = describe_function(items("functions")[2], {}, now(), false);

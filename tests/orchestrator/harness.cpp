@@ -67,9 +67,10 @@ Orchestrator::~Orchestrator() {
 
 bool Orchestrator::start() {
   fs::remove(dir_.file("port"));
-  child_ = std::make_unique<Child>(std::vector<std::string>{binary_dir() + "/orchestrator/c4i-orchestrator", "--config",
-                                                           dir_.file("config.yaml")},
-                                   std::map<std::string, std::string>{}, dir_.path());
+  std::vector<std::string> argv = prefix_;
+  argv.insert(argv.end(), {binary_dir() + "/orchestrator/c4i-orchestrator", "--config", dir_.file("config.yaml")});
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  child_ = std::make_unique<Child>(argv, std::map<std::string, std::string>{}, dir_.path());
   bool up = wait_until([&] { return fs::exists(dir_.file("port")) || !child_->running(); }, std::chrono::seconds(30));
   if (!up || !child_->running()) return false;
   port_ = static_cast<std::uint16_t>(std::stoi(read_file(dir_.file("port"))));

@@ -37,6 +37,12 @@ class Orchestrator {
   ~Orchestrator();
   // Starts the binary and waits until it listens; false on failure.
   bool start();
+  // What start() puts before the binary (say `ip netns exec NS`) and after its
+  // --config (flags that override the file, say --listen).
+  void launch_with(std::vector<std::string> prefix, std::vector<std::string> extra_args) {
+    prefix_ = std::move(prefix);
+    extra_args_ = std::move(extra_args);
+  }
   void kill9();
   // SIGTERM and wait; the exit code.
   std::optional<int> stop();
@@ -59,6 +65,7 @@ class Orchestrator {
   std::string state_dir_;
   std::unique_ptr<Child> child_;
   std::uint16_t port_ = 0;
+  std::vector<std::string> prefix_, extra_args_;
 };
 
 Reply call(http::Client& c, const std::string& method, const std::string& target, const nlohmann::json& body = nullptr,

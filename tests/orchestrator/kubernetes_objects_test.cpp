@@ -116,6 +116,34 @@ TEST(KubernetesQuantities, ParsesTheFormsNodesReport) {
   EXPECT_EQ(parse_bytes("12Qi"), std::nullopt);
 }
 
+TEST(KubernetesMetrics, NodeMetricsListBecomesSharesOfAllocatable) {
+  std::map<std::string, BackendNode> cap;
+  cap["gw-1"] = BackendNode{"gw-1", "gateway", "arm64", 4000, 4096, {}};
+  cap["edge-1"] = BackendNode{"edge-1", "edge", "amd64", 16000, 32768, {}};
+  // The shape metrics-server serves (metrics.k8s.io/v1beta1 NodeMetricsList).
+  json list = json::parse(R"({"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},
+    "items":[
+      {"metadata":{"name":"gw-1"},"timestamp":"2026-11-23T12:30:05Z","window":"10.5s",
+       "usage":{"cpu":"3900m","memory":"1Gi"}},
+      {"metadata":{"name":"edge-1"},"timestamp":"2026-11-23T12:30:05Z","window":"10s",
+       "usage":{"cpu":"250281635n","memory":"16384Mi"}},
+      {"metadata":{"name":"unknown"},"usage":{"cpu":"1","memory":"1Gi"}},
+      {"metadata":{"name":"gw-1"},"usage":{"cpu":"lots","memory":"1Gi"}}
+    ]})");
+  std::size_t skipped = 0;
+  auto u = node_usage_from_metrics(list, cap, &skipped);
+  ASSERT_EQ(u.size(), 2u);
+  EXPECT_EQ(skipped, 2u);
+  EXPECT_EQ(u[0].node, "gw-1");
+  EXPECT_NEAR(u[0].cpu, 0.975, 1e-9);
+  EXPECT_NEAR(u[0].mem, 0.25, 1e-9);
+  EXPECT_EQ(u[0].t_ms, 1795437005000);
+  EXPECT_NEAR(u[1].cpu, 250.0 / 16000.0, 1e-3);
+  EXPECT_NEAR(u[1].mem, 0.5, 1e-9);
+  // Not a list at all: nothing, nothing thrown.
+  EXPECT_TRUE(node_usage_from_metrics(json("x"), cap).empty());
+}
+
 TEST(KubernetesTimes, ParsesRfc3339) {
   EXPECT_EQ(parse_rfc3339_ms("1970-01-01T00:00:00Z"), 0);
   EXPECT_EQ(parse_rfc3339_ms("2026-11-23T12:30:05Z"), 1795437005000LL);

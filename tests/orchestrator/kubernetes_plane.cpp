@@ -98,10 +98,10 @@ bool KubeOrchestrator::start() {
   if (plane_.kubectl({"create", "namespace", ns_}).code != 0 &&
       plane_.kubectl({"get", "namespace", ns_}).code != 0)
     return false;
-  child_ = std::make_unique<Child>(
-      std::vector<std::string>{binary_dir() + "/orchestrator/c4i-orchestrator", "--config", dir_.file("config.yaml"),
-                               "--backend", "kubernetes", "--kubeconfig", plane_.kubeconfig(), "--namespace", ns_},
-      std::map<std::string, std::string>{}, dir_.path());
+  std::vector<std::string> argv{binary_dir() + "/orchestrator/c4i-orchestrator", "--config", dir_.file("config.yaml"),
+                                "--backend", "kubernetes", "--kubeconfig", plane_.kubeconfig(), "--namespace", ns_};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  child_ = std::make_unique<Child>(argv, std::map<std::string, std::string>{}, dir_.path());
   bool up = wait_until([&] { return fs::exists(dir_.file("port")) || !child_->running(); }, std::chrono::seconds(60));
   if (!up || !child_->running()) return false;
   port_ = static_cast<std::uint16_t>(std::stoi(read_file(dir_.file("port"))));

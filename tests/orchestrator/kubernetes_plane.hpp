@@ -47,6 +47,7 @@ class KubeOrchestrator {
  public:
   KubeOrchestrator(const KubePlane& plane, std::string ns);
   ~KubeOrchestrator();
+  std::vector<std::string> extra_args;  // appended to the command line by start()
   bool start();
   std::optional<int> stop();
   std::string log() const { return child_ ? child_->err() : ""; }

@@ -194,15 +194,69 @@ TEST_F(KubernetesBackend, HeartbeatOverHighWatermarkMovesToEdgeAndBack) {
   auto up = migration("offload_up", done_and_started);
   ASSERT_FALSE(up.is_null()) << orch->log();
   EXPECT_EQ(up["from"], "gw-1");
+  // An offload names the tier; the scheduler chose edge-1, the only edge node.
+  EXPECT_EQ(up["to"]["tier"], "edge");
   EXPECT_EQ(up["to"]["node"], "edge-1");
   EXPECT_EQ(up["timeline"]["detected"], hot["t"]);
   ASSERT_TRUE(one_running_pod([](const std::string& n) { return n == "edge-1"; })) << orch->log();
+  json exprs = affinity_terms(deployment());
+  EXPECT_EQ(values_of(exprs, "cloud4iot.io/tier", "In"), std::vector<std::string>{"edge"});
+  EXPECT_TRUE(values_of(exprs, "kubernetes.io/hostname", "In").empty()) << exprs.dump();
 
   post(*gw1, "gw-1", {gw_heartbeat(seq1++, 0.05, 0.1)});
   auto down = migration("bring_down", done_and_started);
   ASSERT_FALSE(down.is_null()) << orch->log();
   EXPECT_EQ(down["to"]["node"], "gw-1");
   ASSERT_TRUE(one_running_pod([](const std::string& n) { return n == "gw-1"; })) << orch->log();
+  // Back near the device: the gateway that sees it, by name.
+  EXPECT_EQ(values_of(affinity_terms(deployment()), "kubernetes.io/hostname", "In"), std::vector<std::string>{"gw-1"});
+}
+
+// Usage from metrics.k8s.io, as metrics-server serves it (here its API
+// registered as a CRD on the real apiserver, tests/k8s/node-metrics-crd.yaml):
+// a hot reading for gw-1, with no heartbeat saying so, offloads to edge.
+TEST_F(KubernetesBackend, NodeUsageFromMetricsApiOffloadsToEdge) {
+  ASSERT_EQ(plane->kubectl({"apply", "-f", source_dir() + "/tests/k8s/node-metrics-crd.yaml"}).code, 0);
+  ASSERT_EQ(plane->kubectl({"wait", "--for=condition=Established", "crd/nodes.metrics.k8s.io", "--timeout=30s"}).code, 0);
+  // Restart the orchestrator polling every 300 ms.
+  ASSERT_TRUE(orch->stop().has_value());
+  orch = std::make_unique<KubeOrchestrator>(*plane, ns);
+  orch->extra_args = {"--usage-interval-ms", "300"};
+  ASSERT_TRUE(orch->start()) << orch->log();
+  op = orch->client(kOperatorToken);
+  gw1 = orch->gateway("gw-1");
+  set_policy([](json& p) { p["cooldown_s"] = 1; });
+  orch->create_template("hr", {"arm64", "amd64"});
+  place_on_gw1();
+
+  auto node_metrics = [&](const std::string& node, const std::string& cpu, const std::string& mem) {
+    TempDir tmp;
+    json m = {{"apiVersion", "metrics.k8s.io/v1beta1"},
+              {"kind", "NodeMetrics"},
+              {"metadata", {{"name", node}}},
+              {"timestamp", "2026-01-01T00:00:00Z"},  // older than now: the orchestrator stamps its own reading time
+              {"window", "10s"},
+              {"usage", {{"cpu", cpu}, {"memory", mem}}}};
+    write_file(tmp.file("m.json"), m.dump());
+    return plane->kubectl({"apply", "-f", tmp.file("m.json")}).code == 0;
+  };
+  // gw-1 has 4 CPUs and 4 GiB allocatable: 3900m is 97.5 %.
+  ASSERT_TRUE(node_metrics("gw-1", "3900m", "1Gi"));
+  ASSERT_TRUE(node_metrics("edge-1", "100m", "512Mi"));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto n = call(*op, "GET", "/v1/nodes/gw-1");
+        return n.status == 200 && n.body["usage"]["cpu"].is_number() && n.body["usage"]["cpu"].get<double>() > 0.97;
+      },
+      std::chrono::seconds(20)))
+      << call(*op, "GET", "/v1/nodes/gw-1").raw << orch->log();
+  auto up = migration("offload_up", done_and_started);
+  ASSERT_FALSE(up.is_null()) << orch->log();
+  EXPECT_EQ(up["to"]["tier"], "edge");
+  ASSERT_TRUE(one_running_pod([](const std::string& n) { return n == "edge-1"; })) << orch->log();
+  auto edge = call(*op, "GET", "/v1/nodes/edge-1");
+  // 100m of its 16 CPUs.
+  EXPECT_NEAR(edge.body["usage"]["cpu"].get<double>(), 100.0 / 16000.0, 0.001) << edge.raw;
 }
 
 TEST_F(KubernetesBackend, ManualMoveToTheCloudTierLetsTheSchedulerPickACloudNode) {

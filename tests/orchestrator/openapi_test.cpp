@@ -119,6 +119,7 @@ TEST(OpenApi, EveryDocumentedOperationAnswersAsDocumented) {
       {"putPolicy", {"PUT", "/v1/policy", {{"cooldown_s", 30}}, {{"If-Match", "\"1\""}}}},
       {"policyHistory", {"GET", "/v1/policy/history"}},
       {"watch", {"GET", "/v1/watch?kinds=functions"}},
+      {"whoami", {"GET", "/v1/whoami", nullptr, {}, kViewerToken}},
   };
 
   std::set<std::string> documented;
