@@ -100,8 +100,11 @@ void KubernetesBackend::poll_usage_once(k8s::Client& client) {
     spdlog::info("kubernetes: node usage from metrics.k8s.io ({} node(s), {} skipped)", usage.size(), skipped);
   usage_served_ = 1;
   std::int64_t now = unix_ms();
+  // The reading's own time (the end of metrics-server's window) dates the
+  // detection, unless the clocks disagree: in the future or minutes old.
+  constexpr std::int64_t kMaxSkewMs = 5 * 60 * 1000;
   for (auto& u : usage)
-    if (u.t_ms <= 0 || u.t_ms > now) u.t_ms = now;  // a metrics window ending in the future: our clock
+    if (u.t_ms <= 0 || u.t_ms > now || now - u.t_ms > kMaxSkewMs) u.t_ms = now;
   if (cb && !usage.empty()) cb(usage);
 }
 

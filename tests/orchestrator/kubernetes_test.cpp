@@ -217,6 +217,11 @@ TEST_F(KubernetesBackend, HeartbeatOverHighWatermarkMovesToEdgeAndBack) {
 // a hot reading for gw-1, with no heartbeat saying so, offloads to edge.
 TEST_F(KubernetesBackend, NodeUsageFromMetricsApiOffloadsToEdge) {
   ASSERT_EQ(plane->kubectl({"apply", "-f", source_dir() + "/tests/k8s/node-metrics-crd.yaml"}).code, 0);
+  // The plane is shared by the tests that follow: they must not see these readings.
+  struct DropMetricsApi {
+    KubePlane* plane;
+    ~DropMetricsApi() { plane->kubectl({"delete", "crd", "nodes.metrics.k8s.io", "--wait=true"}); }
+  } drop{plane};
   ASSERT_EQ(plane->kubectl({"wait", "--for=condition=Established", "crd/nodes.metrics.k8s.io", "--timeout=30s"}).code, 0);
   // Restart the orchestrator polling every 300 ms.
   ASSERT_TRUE(orch->stop().has_value());
@@ -234,7 +239,7 @@ TEST_F(KubernetesBackend, NodeUsageFromMetricsApiOffloadsToEdge) {
     json m = {{"apiVersion", "metrics.k8s.io/v1beta1"},
               {"kind", "NodeMetrics"},
               {"metadata", {{"name", node}}},
-              {"timestamp", "2026-01-01T00:00:00Z"},  // older than now: the orchestrator stamps its own reading time
+              {"timestamp", "2026-01-01T00:00:00Z"},  // months old (a skewed clock): the orchestrator dates it itself
               {"window", "10s"},
               {"usage", {{"cpu", cpu}, {"memory", mem}}}};
     write_file(tmp.file("m.json"), m.dump());
