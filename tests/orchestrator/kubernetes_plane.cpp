@@ -99,9 +99,25 @@ bool KubeOrchestrator::start() {
       plane_.kubectl({"get", "namespace", ns_}).code != 0)
     return false;
   std::vector<std::string> argv{binary_dir() + "/orchestrator/c4i-orchestrator", "--config", dir_.file("config.yaml"),
-                                "--backend", "kubernetes", "--kubeconfig", plane_.kubeconfig(), "--namespace", ns_};
+                                "--backend", "kubernetes"};
+  std::map<std::string, std::string> env;
+  if (service_account_dir.empty()) {
+    argv.insert(argv.end(), {"--kubeconfig", kubeconfig.empty() ? plane_.kubeconfig() : kubeconfig});
+  } else {
+    const char* mount_sa =
+        "set -e; mount -t tmpfs c4i-sa /run; d=/run/secrets/kubernetes.io/serviceaccount; mkdir -p $d; "
+        "cp \"$C4I_SA_DIR\"/token \"$C4I_SA_DIR\"/ca.crt \"$C4I_SA_DIR\"/namespace $d/; exec \"$@\"";
+    argv.insert(argv.begin(), {"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", mount_sa, "sh"});
+    auto plane_env = read_file(plane_.dir() + "/env");
+    auto at = plane_env.find("APISERVER_PORT=");
+    env["KUBERNETES_SERVICE_HOST"] = "127.0.0.1";
+    env["KUBERNETES_SERVICE_PORT"] = plane_env.substr(at + 15, plane_env.find('\n', at) - at - 15);
+    env["C4I_SA_DIR"] = service_account_dir;
+    env["KUBECONFIG"] = "";  // nothing but the service account
+  }
+  argv.insert(argv.end(), {"--namespace", ns_});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  child_ = std::make_unique<Child>(argv, std::map<std::string, std::string>{}, dir_.path());
+  child_ = std::make_unique<Child>(argv, env, dir_.path());
   bool up = wait_until([&] { return fs::exists(dir_.file("port")) || !child_->running(); }, std::chrono::seconds(60));
   if (!up || !child_->running()) return false;
   port_ = static_cast<std::uint16_t>(std::stoi(read_file(dir_.file("port"))));

@@ -48,6 +48,13 @@ class KubeOrchestrator {
   KubeOrchestrator(const KubePlane& plane, std::string ns);
   ~KubeOrchestrator();
   std::vector<std::string> extra_args;  // appended to the command line by start()
+  // Non-empty: start() runs the orchestrator as a pod would, with no
+  // kubeconfig: this folder's token, ca.crt and namespace appear at
+  // /var/run/secrets/kubernetes.io/serviceaccount (a private mount
+  // namespace, so the machine's /run is untouched), and
+  // KUBERNETES_SERVICE_HOST/PORT name the plane's apiserver.
+  std::string service_account_dir;
+  std::string kubeconfig;               // the orchestrator's kubeconfig; empty: the plane's admin one
   bool start();
   std::optional<int> stop();
   std::string log() const { return child_ ? child_->err() : ""; }

@@ -4,6 +4,8 @@
 // (gateway, arm64), edge-1 (edge, amd64), cloud-1 cloud-2 (cloud, amd64)).
 // Each test watches the pods with kubectl on the side and fails if a
 // function ever had two pods Running at once.
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include "tests/orchestrator/kubernetes_plane.hpp"
@@ -262,6 +264,34 @@ TEST_F(KubernetesBackend, NodeUsageFromMetricsApiOffloadsToEdge) {
   auto edge = call(*op, "GET", "/v1/nodes/edge-1");
   // 100m of its 16 CPUs.
   EXPECT_NEAR(edge.body["usage"]["cpu"].get<double>(), 100.0 / 16000.0, 0.001) << edge.raw;
+}
+
+// In a pod: no kubeconfig, only the service account's token, CA and
+// namespace files and the KUBERNETES_SERVICE_* variables. The token is a real
+// one the apiserver issued (kubectl create token), bound to a role.
+TEST_F(KubernetesBackend, InClusterServiceAccountIsEnough) {
+  ASSERT_TRUE(orch->stop().has_value());
+  ASSERT_EQ(plane->kubectl({"create", "serviceaccount", "c4i", "-n", ns}).code, 0);
+  ASSERT_EQ(plane->kubectl({"create", "clusterrolebinding", "c4i-" + ns, "--clusterrole=cluster-admin",
+                            "--serviceaccount=" + ns + ":c4i"})
+                .code,
+            0);
+  auto token = plane->kubectl({"create", "token", "c4i", "-n", ns, "--duration=1h"});
+  ASSERT_EQ(token.code, 0) << token.err;
+  TempDir sa;
+  write_file(sa.file("token"), token.out.substr(0, token.out.find_last_not_of("\n") + 1));
+  std::filesystem::copy_file(plane->dir() + "/pki/ca.crt", sa.file("ca.crt"));
+  write_file(sa.file("namespace"), ns);
+
+  orch = std::make_unique<KubeOrchestrator>(*plane, ns);
+  orch->service_account_dir = sa.path();
+  ASSERT_TRUE(orch->start()) << orch->log();
+  EXPECT_NE(orch->log().find("in-cluster"), std::string::npos) << orch->log();
+  op = orch->client(kOperatorToken);
+  gw1 = orch->gateway("gw-1");
+  orch->create_template("hr", {"arm64", "amd64"});
+  place_on_gw1();
+  plane->kubectl({"delete", "clusterrolebinding", "c4i-" + ns});
 }
 
 TEST_F(KubernetesBackend, ManualMoveToTheCloudTierLetsTheSchedulerPickACloudNode) {
