@@ -6,15 +6,16 @@
 # loopback serving BUILD_DIR/images-out/registry (images/build.sh), and the
 # real c4i-orchestrator --backend docker; then roams one device's c4i-fn-omh
 # container C4I_BENCH_ROAMS times (20) between gw-1 and gw-2 with gateway
-# events. After each roam the bench feeds heart-rate samples to the new
-# container's stdin (docker attach, as the reader's stream) and polls its logs
-# for the first data point, which it posts as the first_data mark. From each
-# migration record (ms, the orchestrator's clock):
+# events. The device is the emulated heart-rate peripheral (c4i-gatt-peripheral,
+# a notification every 50 ms) on a Unix socket bound into the function's reader
+# container, which posts the first_data mark itself (with its gateway's
+# certificate) when the first sample arrives. From each migration record (ms,
+# the orchestrator's clock):
 #   stop   = steps.stopped - decided   (old container stopped and removed)
 #   pull   = steps.pulled  - steps.stopped   (image present on the new engine)
 #   create = steps.created - steps.pulled
 #   start  = timeline.started - steps.created
-#   first data = timeline.first_data - timeline.started (attach + first point, polled every 20 ms)
+#   first data = timeline.first_data - timeline.started (reader start, connect, GATT discovery, first notification)
 #   total  = timeline.first_data - timeline.decided
 # p50 and max per step. C4I_BENCH_COLD=1 removes the image from the new
 # engine before each roam, so every pull is a real one.
@@ -25,7 +26,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$(cd "${1:-$root/build/release}" && pwd)"
 orch="$build/orchestrator/c4i-orchestrator"
+periph="$build/ble-reader/c4i-gatt-peripheral"
 [[ -x "$orch" ]] || { echo "bench/docker.sh: $orch not found" >&2; exit 2; }
+[[ -x "$periph" ]] || { echo "bench/docker.sh: $periph not found" >&2; exit 2; }
 [[ -d "$build/images-out/registry/data" ]] || { echo "bench/docker.sh: no $build/images-out/registry (run images/build.sh)" >&2; exit 2; }
 roams="${C4I_BENCH_ROAMS:-20}"
 cold="${C4I_BENCH_COLD:-0}"
@@ -41,6 +44,8 @@ cleanup() {
   done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # dockerd leaves the bind mount of the host's network namespace behind.
+  for m in "$work"/gw-*/exec/netns/default; do [[ -e "$m" ]] && umount -l "$m" 2>/dev/null || true; done
   if [[ "${C4I_KEEP_TMP:-}" == 1 ]]; then say "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -70,6 +75,16 @@ pids+=($!)
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 
 "$root/tests/pki/make-pki.sh" "$work/pki" >/dev/null
+# The readers run as user 65534: the device's socket and their certificates readable by it.
+dev="c4:7c:8d:6a:3e:01"
+mkdir -p "$work/devices" "$work/rpki"
+chmod 755 "$work/devices" "$work/rpki"
+cp "$work/pki/ca.pem" "$work"/pki/gw-[12].pem "$work"/pki/gw-[12].key "$work/rpki/"
+chmod 644 "$work"/rpki/*
+"$periph" --listen "$work/devices/$dev.sock" --interval-ms 50 >"$work/peripheral.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do [[ -S "$work/devices/$dev.sock" ]] && break; sleep 0.05; done
+chmod 666 "$work/devices/$dev.sock"
 tok=bench-operator-token
 admin=bench-admin-token
 cat > "$work/tokens.yaml" <<YAML
@@ -80,6 +95,10 @@ YAML
 cat > "$work/topology.yaml" <<YAML
 usage_interval_ms: 0
 stop_timeout_s: 1
+reader:
+  connect: "unix:/devices/{addr}.sock"
+  binds: ["$work/devices:/devices", "$work/rpki:/pki:ro"]
+  args: [--ca, /pki/ca.pem, --cert, "/pki/{node}.pem", --key, "/pki/{node}.key"]
 nodes:
   - {name: gw-1, tier: gateway, network: none, engine: {endpoint: "unix://$work/gw-1/d.sock"}}
   - {name: gw-2, tier: gateway, network: none, engine: {endpoint: "unix://$work/gw-2/d.sock"}}
@@ -147,26 +166,14 @@ def wait_migration(count):
         time.sleep(0.02)
     raise SystemExit(f"migration {count} did not finish; see {work}/orchestrator.log")
 
-samples = "".join(json.dumps({"heart_rate": {"value": 70, "unit": "beats/min"},
-                              "effective_time_frame": {"date_time": f"2026-11-23T12:00:0{i}Z"}}) + "\n" for i in range(4))
-
-def first_data(node):
-    cid = subprocess.run(["docker", "-H", sock(node), "ps", "-q", "--filter", "label=cloud4iot.io/function=" + fn],
-                         capture_output=True, text=True).stdout.split()
-    assert len(cid) == 1, (node, cid)
-    att = subprocess.Popen(["docker", "-H", sock(node), "attach", "--sig-proxy=false", cid[0]], stdin=subprocess.PIPE,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    att.stdin.write(samples.encode()); att.stdin.flush()
-    deadline = time.time() + 30
+def first_data(mid):
+    deadline = time.time() + 60
     while time.time() < deadline:
-        out = subprocess.run(["docker", "-H", sock(node), "logs", cid[0]], capture_output=True, text=True).stdout
-        if '"schema_id"' in out:
-            t = now_ms()
-            att.kill(); att.wait()
-            return t
+        st, m = call("GET", f"/v1/migrations/{mid}", token=os.environ["TOKEN"])
+        if isinstance(m.get("timeline", {}).get("first_data"), int):
+            return m
         time.sleep(0.02)
-    att.kill(); att.wait()
-    raise SystemExit("no data point from " + node)
+    raise SystemExit(f"no first_data for migration {mid}; see {work}/orchestrator.log")
 
 st, b = call("POST", "/v1/templates", {"name": "omh", "image": image, "archs": ["amd64", "arm64"],
              "command": ["/usr/bin/c4i-fn-omh", "--window", "1", "--grace", "1"], "cpu_m": 100, "mem_mb": 64},
@@ -195,9 +202,7 @@ for i in range(roams):
     events(here, [seen(-75, "refresh")])
     m = wait_migration(i + 2)
     assert m["to"]["node"] == there, m
-    t = first_data(there)
-    call("POST", f"/v1/functions/{fn}/marks", {"mark": "first_data", "t": t}, token=os.environ["TOKEN"])
-    st, m = call("GET", f"/v1/migrations/{m['id']}", token=os.environ["TOKEN"])
+    m = first_data(m["id"])
     tl, sp = m["timeline"], m["steps"]
     rows.append({"stop": sp["stopped"] - tl["decided"], "pull": sp["pulled"] - sp["stopped"],
                  "create": sp["created"] - sp["pulled"], "start": tl["started"] - sp["created"],

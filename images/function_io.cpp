@@ -101,6 +101,11 @@ FunctionIdentity identity_from_env() {
                           env_or_empty("C4I_DEVICE_ADDR")};
 }
 
+std::string default_input_spec() {
+  std::string socket = env_or_empty("C4I_READER_SOCKET");
+  return socket.empty() ? "-" : "unix:" + socket;
+}
+
 double monotonic_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }

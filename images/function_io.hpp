@@ -32,6 +32,9 @@ struct LoopCallbacks {
   std::function<void()> on_deadline;                    // called once the deadline has passed
 };
 enum class LoopEnd { end_of_input, stop_requested };
+// The --input default: "unix:$C4I_READER_SOCKET" when the orchestrator runs a
+// reader beside the function (the docker and kubernetes backends set it), else "-".
+std::string default_input_spec();
 // Installs SIGTERM/SIGINT handlers and runs until the input ends or a signal arrives.
 Result<LoopEnd> run_line_loop(const std::string& input_spec, const LoopCallbacks& cb);
 

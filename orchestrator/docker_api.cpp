@@ -83,17 +83,53 @@ Result<Endpoint> parse_endpoint(const std::string& url) {
   return Error{"invalid_config", "engine endpoint " + url + ": must start with unix:// or tcp://"};
 }
 
+namespace {
+ReaderConfig parse_reader(const config::Node& r) {
+  r.reject_unknown({"enabled", "image", "network", "connect", "args", "binds"});
+  ReaderConfig c;
+  c.enabled = r.boolean_or("enabled", c.enabled);
+  c.image = r.str_or("image", "");
+  c.network = r.str_or("network", c.network);
+  if (c.network.empty()) r.child("network").fail("must not be empty (host, none, bridge or a network name)");
+  c.connect = r.str_or("connect", c.connect);
+  if (c.connect.empty()) r.child("connect").fail("must not be empty (a BLE address, unix:PATH, or {addr})");
+  if (auto a = r.optional_child("args"))
+    for (const auto& i : a->items()) c.args.push_back(i.str());
+  if (auto b = r.optional_child("binds"))
+    for (const auto& i : b->items()) {
+      std::string v = i.str();
+      auto colon = v.find(':');
+      if (colon == std::string::npos || colon == 0 || v[0] != '/' || colon + 1 >= v.size() || v[colon + 1] != '/')
+        i.fail("must be HOST:CONTAINER[:ro] with absolute paths");
+      c.binds.push_back(std::move(v));
+    }
+  return c;
+}
+}  // namespace
+
+std::string expand_reader_template(std::string s, const std::map<std::string, std::string>& values) {
+  for (const auto& [k, v] : values) {
+    const std::string key = "{" + k + "}";
+    for (std::size_t at = s.find(key); at != std::string::npos; at = s.find(key, at + v.size())) s.replace(at, key.size(), v);
+  }
+  return s;
+}
+
 Result<DockerTopology> parse_docker_topology(const config::Node& root) {
   return config::parse(root, [](const config::Node& n) {
-    n.reject_unknown({"nodes", "usage_interval_ms", "stop_timeout_s", "pull_timeout_ms"});
+    n.reject_unknown({"nodes", "usage_interval_ms", "stop_timeout_s", "pull_timeout_ms", "reader"});
     DockerTopology t;
+    ReaderConfig reader;
+    if (auto r = n.optional_child("reader")) reader = parse_reader(*r);
     t.usage_interval_ms = n.integer_in_or("usage_interval_ms", 0, 3'600'000, t.usage_interval_ms);
     t.stop_timeout_s = n.integer_in_or("stop_timeout_s", 0, 600, t.stop_timeout_s);
     t.pull_timeout_ms = n.integer_in_or("pull_timeout_ms", 1000, 3'600'000, t.pull_timeout_ms);
     std::set<std::string> seen;
     for (const auto& item : n.child("nodes").items()) {
-      item.reject_unknown({"name", "tier", "arch", "cpu_capacity_m", "mem_capacity_mb", "labels", "engine", "network"});
+      item.reject_unknown({"name", "tier", "arch", "cpu_capacity_m", "mem_capacity_mb", "labels", "engine", "network", "reader"});
       DockerNode d;
+      d.reader = reader;
+      if (auto r = item.optional_child("reader")) d.reader = parse_reader(*r);
       auto name = item.child("name");
       d.node.name = name.str();
       bool valid = !d.node.name.empty() && d.node.name.size() <= 63 &&

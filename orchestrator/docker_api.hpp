@@ -34,11 +34,26 @@ struct Endpoint {
 };
 Result<Endpoint> parse_endpoint(const std::string& url);
 
+// The BLE reader beside each function: a second container (the function's
+// image unless `image`, entrypoint /usr/bin/c4i-reader) that connects to the
+// device and streams its samples to the function over a Unix socket in a
+// volume both containers mount at /run/c4i (as the kubernetes backend's
+// emptyDir). In `args`, `binds` and `connect`, {addr}, {device}, {node} and
+// {function} are replaced by the function's values.
+struct ReaderConfig {
+  bool enabled = true;
+  std::string image;              // empty: the function's image (images/multicall.cpp)
+  std::string network = "host";   // BLE (L2CAP) sockets exist only in the host's network namespace
+  std::string connect = "{addr}"; // c4i-reader --connect
+  std::vector<std::string> args;  // more c4i-reader arguments (--ca, --cert, --key, --token...)
+  std::vector<std::string> binds; // HOST:CONTAINER[:ro]
+};
 // One node of the docker topology: the node and its engine.
 struct DockerNode {
   TopologyNode node;       // arch and capacity are read from the engine when it answers
   Endpoint engine;
   std::string network = "bridge";  // the containers' network (HostConfig.NetworkMode)
+  ReaderConfig reader;             // the topology's `reader`, or the node's own
 };
 struct DockerTopology {
   std::vector<DockerNode> nodes;
@@ -47,9 +62,13 @@ struct DockerTopology {
   std::int64_t pull_timeout_ms = 300'000;
 };
 // nodes: [{name, tier, [arch, cpu_capacity_m, mem_capacity_mb, labels,]
-//          engine: {endpoint, ca, cert, key}, network}], usage_interval_ms, stop_timeout_s, pull_timeout_ms
+//          engine: {endpoint, ca, cert, key}, network, reader}], usage_interval_ms, stop_timeout_s,
+// pull_timeout_ms, reader: {enabled, image, network, connect, args, binds}
+// (a node's `reader` replaces the top-level one whole).
 Result<DockerTopology> parse_docker_topology(const config::Node& root);
 Result<DockerTopology> load_docker_topology_file(const std::string& path);
+// Replaces {addr}, {device}, {node} and {function} in `s`.
+std::string expand_reader_template(std::string s, const std::map<std::string, std::string>& values);
 
 // Docker's Architecture (uname -m) as a Go/OCI architecture: x86_64 -> amd64.
 std::string normalize_arch(std::string_view uname_machine);

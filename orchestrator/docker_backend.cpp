@@ -14,6 +14,13 @@ constexpr const char* kDeviceLabel = "cloud4iot.io/device";
 constexpr const char* kNodeLabel = "cloud4iot.io/node";
 constexpr const char* kOwnerLabel = "cloud4iot.io/owner";
 constexpr const char* kTemplateLabel = "cloud4iot.io/template";
+constexpr const char* kRoleLabel = "cloud4iot.io/role";  // function | reader
+constexpr const char* kReaderSocket = "/run/c4i/samples.sock";
+
+bool is_reader(const docker::ContainerSummary& c) {
+  auto r = c.labels.find(kRoleLabel);
+  return r != c.labels.end() && r->second == "reader";
+}
 
 std::int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -24,6 +31,18 @@ std::string container_name(const std::string& function_id) {
   std::string out = "c4i-";
   for (char c : function_id) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
   return out;
+}
+
+std::string volume_name(const std::string& function_id) { return container_name(function_id) + "-run"; }
+
+// /run/c4i of both containers: a volume on tmpfs anyone may write (the images run as 65534), as an emptyDir.
+nlohmann::json run_mount(const std::string& function_id) {
+  return {{"Type", "volume"},
+          {"Source", volume_name(function_id)},
+          {"Target", "/run/c4i"},
+          {"VolumeOptions",
+           {{"DriverConfig",
+             {{"Name", "local"}, {"Options", {{"type", "tmpfs"}, {"device", "tmpfs"}, {"o", "size=1m,mode=1777"}}}}}}}};
 }
 
 // "create on gw-2: <cause>": the step and the node, then what the engine or the socket said.
@@ -111,10 +130,19 @@ void DockerBackend::adopt(Engine& e) {
     spdlog::warn("docker: listing containers on {}: {}", e.cfg.node.name, list.error().message);
     return;
   }
+  std::map<std::string, std::string> readers;  // function id -> its reader's container
   for (const auto& c : *list) {
     auto f = c.labels.find(kFunctionLabel);
-    if (f == c.labels.end() || c.state != "running" || instances_.count(f->second)) continue;
+    if (f != c.labels.end() && is_reader(c)) readers[f->second] = c.id;
+  }
+  for (const auto& c : *list) {
+    auto f = c.labels.find(kFunctionLabel);
+    if (f == c.labels.end() || is_reader(c) || c.state != "running" || instances_.count(f->second)) continue;
+    // A function whose reader is gone is not adopted: the sweep removes it and the control loop starts both again.
+    auto r = readers.find(f->second);
+    if (e.cfg.reader.enabled && r == readers.end()) continue;
     Instance inst;
+    if (r != readers.end()) inst.reader = r->second;
     inst.adopted = true;
     inst.spec.id = f->second;
     inst.node = e.cfg.node.name;
@@ -142,7 +170,12 @@ std::vector<std::string> DockerBackend::sweep(Engine& e) {
     auto f = c.labels.find(kFunctionLabel);
     std::string fid = f == c.labels.end() ? "" : f->second;
     auto it = instances_.find(fid);
-    bool current = it != instances_.end() && it->second.node == e.cfg.node.name && it->second.container == c.id;
+    bool current = it != instances_.end() && it->second.node == e.cfg.node.name &&
+                   (it->second.container == c.id || (!it->second.reader.empty() && it->second.reader == c.id));
+    if (current && is_reader(c)) {
+      present.insert(c.id);
+      continue;
+    }
     if (current) {
       present.insert(c.id);
       if (c.state != "running" && it->second.status.state == InstanceState::running) {
@@ -163,9 +196,14 @@ std::vector<std::string> DockerBackend::sweep(Engine& e) {
                  e.cfg.node.name, c.state);
   }
   for (auto it = instances_.begin(); it != instances_.end();) {
-    if (it->second.node == e.cfg.node.name && !present.count(it->second.container)) {
-      spdlog::warn("docker: container {} of {} is gone from {}", it->second.container.substr(0, 12), it->first,
-                   e.cfg.node.name);
+    const Instance& inst = it->second;
+    bool fn_gone = !present.count(inst.container);
+    bool reader_gone = !inst.reader.empty() && !present.count(inst.reader);
+    if (inst.node == e.cfg.node.name && (fn_gone || reader_gone)) {
+      spdlog::warn("docker: {} {} of {} is gone from {}", fn_gone ? "container" : "reader container",
+                   (fn_gone ? inst.container : inst.reader).substr(0, 12), it->first, e.cfg.node.name);
+      // The pair goes together: what is left of it is removed, and both are created again.
+      if (auto s = remove_instance(e, inst); !s) spdlog::warn("docker: removing what is left of {}: {}", it->first, s.error().message);
       changed.push_back(it->first);
       it = instances_.erase(it);  // absent: the control loop starts it again where it was decided
     } else {
@@ -206,6 +244,8 @@ json DockerBackend::container_config(const FunctionSpec& spec, const Engine& e, 
   env["C4I_DEVICE_ADDR"] = spec.device_addr;
   env["C4I_TEMPLATE"] = spec.template_name;
   env["C4I_ORCHESTRATOR_URL"] = options_.orchestrator_url;
+  const bool reader = e.cfg.reader.enabled;
+  if (reader) env["C4I_READER_SOCKET"] = kReaderSocket;  // the function's --input (images/README.md)
   json envs = json::array();
   for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
   json c = {{"Image", ref.str()},
@@ -215,14 +255,77 @@ json DockerBackend::container_config(const FunctionSpec& spec, const Engine& e, 
               {kDeviceLabel, spec.device},
               {kNodeLabel, e.cfg.node.name},
               {kOwnerLabel, options_.owner},
-              {kTemplateLabel, spec.template_name}}},
-            // The reader -> function stream is the function's stdin (images/README.md).
-            {"OpenStdin", true},
+              {kTemplateLabel, spec.template_name},
+              {kRoleLabel, "function"}}},
+            // Without a reader, the stream is the function's stdin (it can be attached).
+            {"OpenStdin", !reader},
             {"StdinOnce", false},
             {"HostConfig", {{"NetworkMode", e.cfg.network}, {"RestartPolicy", {{"Name", "no"}}}}}};
+  if (reader) c["HostConfig"]["Mounts"] = json::array({run_mount(spec.id)});
   // As the kubernetes backend's `command`: the template's argv replaces the image's entrypoint.
   if (!spec.command.empty()) c["Entrypoint"] = spec.command;
   return c;
+}
+
+json DockerBackend::reader_config(const FunctionSpec& spec, const Engine& e, const docker::ImageRef& ref) const {
+  const auto& rc = e.cfg.reader;
+  const std::map<std::string, std::string> values{
+      {"addr", spec.device_addr.empty() ? spec.device : spec.device_addr}, {"device", spec.device}, {"node", e.cfg.node.name}, {"function", spec.id}};
+  json argv = {"/usr/bin/c4i-reader", "--connect", docker::expand_reader_template(rc.connect, values), "--output",
+               std::string("unix:") + kReaderSocket};
+  if (!options_.orchestrator_url.empty()) {
+    argv.push_back("--orchestrator");  // the first_data mark; --function from C4I_FUNCTION
+    argv.push_back(options_.orchestrator_url);
+  }
+  for (const auto& a : rc.args) argv.push_back(docker::expand_reader_template(a, values));
+  json binds = json::array();
+  for (const auto& b : rc.binds) binds.push_back(docker::expand_reader_template(b, values));
+  json envs = json::array({"C4I_NODE=" + e.cfg.node.name, "C4I_TIER=" + e.cfg.node.tier, "C4I_FUNCTION=" + spec.id,
+                           "C4I_DEVICE=" + spec.device, "C4I_DEVICE_ADDR=" + spec.device_addr,
+                           std::string("C4I_READER_SOCKET=") + kReaderSocket, "C4I_ORCHESTRATOR_URL=" + options_.orchestrator_url});
+  json c = {{"Image", rc.image.empty() ? ref.str() : rc.image},
+            {"Entrypoint", argv},
+            {"Env", envs},
+            {"Labels",
+             {{kFunctionLabel, spec.id},
+              {kDeviceLabel, spec.device},
+              {kNodeLabel, e.cfg.node.name},
+              {kOwnerLabel, options_.owner},
+              {kTemplateLabel, spec.template_name},
+              {kRoleLabel, "reader"}}},
+            {"HostConfig",
+             {{"NetworkMode", rc.network},
+              // It exits when the function's socket is not there yet, or when the function restarts.
+              {"RestartPolicy", {{"Name", "on-failure"}}},
+              {"Mounts", json::array({run_mount(spec.id)})},
+              {"Binds", binds}}}};
+  return c;
+}
+
+Status DockerBackend::ensure_image(Engine& e, const docker::ImageRef& ref, const std::string& arch) {
+  const std::string& node = e.cfg.node.name;
+  auto img = e.client->inspect_image(ref.str());
+  if (!img) return step_error("pull_failed", "pull", node, img.error());
+  if (*img && (*img)->arch == arch) return ok_status();
+  auto t0 = unix_ms();
+  if (auto s = e.client->pull(ref, "linux/" + arch, std::chrono::milliseconds(options_.topology.pull_timeout_ms)); !s)
+    return step_error("pull_failed", "pull", node, s.error());
+  spdlog::info("docker: pulled {} (linux/{}) on {} in {} ms", ref.str(), arch, node, unix_ms() - t0);
+  return ok_status();
+}
+
+Status DockerBackend::remove_instance(Engine& e, const Instance& inst) {
+  const int t = static_cast<int>(options_.topology.stop_timeout_s);
+  // The reader first: it lets the device go (CCCD := 0) before the function it feeds stops.
+  for (const std::string* id : {&inst.reader, &inst.container}) {
+    if (id->empty()) continue;
+    if (auto s = e.client->stop(*id, t); !s) return step_error("stop_failed", "stop", inst.node, s.error());
+    if (auto s = e.client->remove(*id, true); !s) return step_error("stop_failed", "remove", inst.node, s.error());
+  }
+  if (!inst.reader.empty())
+    if (auto s = e.client->remove_volume(volume_name(inst.spec.id)); !s)
+      spdlog::warn("docker: removing the volume of {} on {}: {}", inst.spec.id, inst.node, s.error().message);
+  return ok_status();
 }
 
 Result<ApplyResult> DockerBackend::apply(const FunctionSpec& spec, const Target& target,
@@ -234,7 +337,8 @@ Result<ApplyResult> DockerBackend::apply(const FunctionSpec& spec, const Target&
     bool same_place = target.is_node() ? cur.node == target.node
                                        : ce && ce->cfg.node.tier == target.tier &&
                                              std::find(exclude.begin(), exclude.end(), cur.node) == exclude.end();
-    bool same_spec = cur.adopted || (cur.spec.image == spec.image && cur.spec.command == spec.command && cur.spec.env == spec.env);
+    bool same_spec = cur.adopted || (cur.spec.image == spec.image && cur.spec.command == spec.command && cur.spec.env == spec.env &&
+                                     cur.spec.device_addr == spec.device_addr);
     if (same_place && same_spec) {
       if (cur.adopted) {
         cur.spec = spec;
@@ -270,10 +374,9 @@ Result<ApplyResult> DockerBackend::apply(const FunctionSpec& spec, const Target&
     Instance& old = it->second;
     Engine* src = engine(old.node);
     if (src) {
-      if (auto s = src->client->stop(old.container, static_cast<int>(options_.topology.stop_timeout_s)); !s)
-        return step_error("stop_failed", "stop", old.node, s.error());
-      if (auto s = src->client->remove(old.container, true); !s) return step_error("stop_failed", "remove", old.node, s.error());
-      spdlog::info("function {} stopped on {} (container {} removed)", spec.id, old.node, old.container.substr(0, 12));
+      if (auto s = remove_instance(*src, old); !s) return s.error();
+      spdlog::info("function {} stopped on {} (container {}{} removed)", spec.id, old.node, old.container.substr(0, 12),
+                   old.reader.empty() ? "" : ", reader " + old.reader.substr(0, 12));
     }
     instances_.erase(it);
     r.steps["stopped"] = unix_ms();
@@ -283,13 +386,12 @@ Result<ApplyResult> DockerBackend::apply(const FunctionSpec& spec, const Target&
 
   // 2. The image, for the engine's architecture.
   const std::string platform = "linux/" + arch;
-  auto img = dst.client->inspect_image(ref->str());
-  if (!img) return step_error("pull_failed", "pull", node, img.error());
-  if (!*img || (*img)->arch != arch) {
-    auto t0 = unix_ms();
-    if (auto s = dst.client->pull(*ref, platform, std::chrono::milliseconds(options_.topology.pull_timeout_ms)); !s)
-      return step_error("pull_failed", "pull", node, s.error());
-    spdlog::info("docker: pulled {} ({}) on {} in {} ms", ref->str(), platform, node, unix_ms() - t0);
+  if (auto s = ensure_image(dst, *ref, arch); !s) return s.error();
+  const bool with_reader = dst.cfg.reader.enabled;
+  if (with_reader && !dst.cfg.reader.image.empty()) {
+    auto rref = docker::parse_image_ref(dst.cfg.reader.image);
+    if (!rref) return step_error("pull_failed", "pull", node, rref.error());
+    if (auto s = ensure_image(dst, *rref, arch); !s) return s.error();
   }
   r.steps["pulled"] = unix_ms();
 
@@ -301,8 +403,19 @@ Result<ApplyResult> DockerBackend::apply(const FunctionSpec& spec, const Target&
     strays_removed_++;
     spdlog::warn("docker: removed leftover container {} of {} on {}", c.id.substr(0, 12), spec.id, node);
   }
+  if (with_reader)
+    if (auto s = dst.client->remove_volume(volume_name(spec.id)); !s) return step_error("create_failed", "create", node, s.error());
   auto id = dst.client->create(container_name(spec.id), container_config(spec, dst, *ref), platform);
   if (!id) return step_error("create_failed", "create", node, id.error());
+  std::string reader_id;
+  if (with_reader) {
+    auto rid = dst.client->create(container_name(spec.id) + "-reader", reader_config(spec, dst, *ref), platform);
+    if (!rid) {
+      (void)dst.client->remove(*id, true);
+      return step_error("create_failed", "create", node, rid.error());
+    }
+    reader_id = *rid;
+  }
   r.steps["created"] = unix_ms();
 
   // 4. Start.
@@ -310,18 +423,33 @@ Result<ApplyResult> DockerBackend::apply(const FunctionSpec& spec, const Target&
   inst.spec = spec;
   inst.node = node;
   inst.container = *id;
+  inst.reader = reader_id;
   inst.status.node = node;
   inst.status.scheduled_ms = r.scheduled_ms;
+  // The function: it listens on the socket the reader connects to. The reader
+  // starts at the next poll(), which the control loop runs after it recorded
+  // `started` and the function's new node: the reader's first_data mark,
+  // authorised by the node's certificate, can come within milliseconds.
   if (auto s = dst.client->start(*id); !s) {
-    (void)dst.client->remove(*id, true);  // best effort; a later attempt removes it anyway
+    (void)remove_instance(dst, inst);  // best effort; a later attempt removes them anyway
     return step_error("start_failed", "start", node, s.error());
   }
   inst.started_at = std::chrono::steady_clock::now();
   inst.status.state = InstanceState::running;
   inst.status.started_ms = unix_ms();
+  inst.reader_pending = !reader_id.empty();
   r.started_ms = inst.status.started_ms;
-  spdlog::info("function {} started on {} (container {})", spec.id, node, id->substr(0, 12));
+  spdlog::info("function {} started on {} (container {}{})", spec.id, node, id->substr(0, 12),
+               reader_id.empty() ? "" : ", reader " + reader_id.substr(0, 12));
   instances_[spec.id] = std::move(inst);
+  if (!reader_id.empty()) {
+    std::function<void()> cb;
+    {
+      std::lock_guard lock(mu_);
+      cb = on_change_;
+    }
+    if (cb) cb();  // the next pass starts the reader
+  }
   return r;
 }
 
@@ -329,11 +457,8 @@ Status DockerBackend::stop(const std::string& function_id) {
   auto it = instances_.find(function_id);
   if (it == instances_.end()) return ok_status();
   Instance& inst = it->second;
-  if (Engine* e = engine(inst.node)) {
-    if (auto s = e->client->stop(inst.container, static_cast<int>(options_.topology.stop_timeout_s)); !s)
-      return step_error("stop_failed", "stop", inst.node, s.error());
-    if (auto s = e->client->remove(inst.container, true); !s) return step_error("stop_failed", "remove", inst.node, s.error());
-  }
+  if (Engine* e = engine(inst.node))
+    if (auto s = remove_instance(*e, inst); !s) return s.error();
   spdlog::info("function {} stopped on {}", function_id, inst.node);
   instances_.erase(it);
   return ok_status();
@@ -353,6 +478,11 @@ std::vector<std::string> DockerBackend::instances() {
 std::string DockerBackend::container_of(const std::string& function_id) const {
   auto it = instances_.find(function_id);
   return it == instances_.end() ? std::string() : it->second.container;
+}
+
+std::string DockerBackend::reader_of(const std::string& function_id) const {
+  auto it = instances_.find(function_id);
+  return it == instances_.end() ? std::string() : it->second.reader;
 }
 
 void DockerBackend::schedule_restart(Instance& inst, const std::string& why) {
@@ -396,6 +526,20 @@ std::vector<std::string> DockerBackend::poll() {
         schedule_restart(inst, n.exit_code.empty() ? n.action : "exit " + n.exit_code);
         changed.push_back(id);
       }
+    }
+  }
+  // Readers of functions started since the last pass (apply() leaves them created).
+  for (auto& [id, inst] : instances_) {
+    if (!inst.reader_pending || inst.status.state != InstanceState::running) continue;
+    Engine* e = engine(inst.node);
+    if (!e) continue;
+    if (auto s = e->client->start(inst.reader); s) {
+      inst.reader_pending = false;
+      spdlog::info("function {}: reader {} started on {}", id, inst.reader.substr(0, 12), inst.node);
+    } else if (s.error().code == "not_found") {
+      inst.reader_pending = false;  // gone: the next sweep removes the function too and it starts again
+    } else {
+      spdlog::warn("function {}: starting its reader on {}: {} (again at the next pass)", id, inst.node, s.error().message);
     }
   }
   auto now = std::chrono::steady_clock::now();
@@ -496,10 +640,16 @@ void DockerBackend::usage_loop() {
         mem += s->mem_usage_bytes;
         seen[c.id] = *s;
       }
+      // Shares of the node: the topology's capacity (a gateway emulated as part of a host), else the host's.
+      const auto& n = engines_[i]->cfg.node;
+      const double host_cpu_m = static_cast<double>(std::max<std::int64_t>(info->ncpu, 1)) * 1000.0;
+      const double cpu_cap_m = n.cpu_capacity_m > 0 ? static_cast<double>(n.cpu_capacity_m) : host_cpu_m;
+      const double mem_cap = n.mem_capacity_mb > 0 ? static_cast<double>(n.mem_capacity_mb) * 1048576.0
+                                                   : static_cast<double>(std::max<std::int64_t>(info->mem_total_bytes, 1));
       NodeUsage u;
-      u.node = engines_[i]->cfg.node.name;
-      u.cpu = std::min(cpu, 1.0);
-      u.mem = std::min(static_cast<double>(mem) / static_cast<double>(info->mem_total_bytes), 1.0);
+      u.node = n.name;
+      u.cpu = std::min(cpu * host_cpu_m / cpu_cap_m, 1.0);
+      u.mem = std::min(static_cast<double>(mem) / mem_cap, 1.0);
       u.t_ms = unix_ms();
       usage.push_back(u);
     }

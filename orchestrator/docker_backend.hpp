@@ -1,17 +1,26 @@
 // The docker backend: one Docker engine per node (the topology file gives
 // each node's endpoint: a Unix socket, or TCP with TLS client certificates),
-// driven through the Engine API (docker_client.hpp). A function is one
-// container `c4i-<function>` labelled cloud4iot.io/function, /device, /node
-// and /owner (this orchestrator's state directory), running the template's
-// image for the engine's architecture (read from the engine's /info) with
-// C4I_NODE, C4I_TIER, C4I_FUNCTION, C4I_DEVICE, C4I_DEVICE_ADDR, C4I_TEMPLATE
-// and C4I_ORCHESTRATOR_URL in its environment and its stdin kept open (the
-// reader -> function stream can be attached).
+// driven through the Engine API (docker_client.hpp). A function is a
+// container `c4i-<function>` labelled cloud4iot.io/function, /device, /node,
+// /owner (this orchestrator's state directory) and /role=function, running the
+// template's image for the engine's architecture (read from the engine's
+// /info) with C4I_NODE, C4I_TIER, C4I_FUNCTION, C4I_DEVICE, C4I_DEVICE_ADDR,
+// C4I_TEMPLATE and C4I_ORCHESTRATOR_URL in its environment; beside it (the
+// topology's `reader`, on by default) its BLE reader, a second container
+// `c4i-<function>-reader` with the same labels but /role=reader, running
+// /usr/bin/c4i-reader of the same image (or the reader's own) on the reader's
+// network (host: BLE sockets live there) with the docker restart policy
+// on-failure (it exits when the function's socket is not there yet or goes).
+// Both mount the volume `c4i-<function>-run` (tmpfs, mode 1777) at /run/c4i:
+// the function listens on /run/c4i/samples.sock (C4I_READER_SOCKET), the
+// reader connects to it, as in the kubernetes backend's pod. Without a reader
+// the function's stdin is kept open instead (the stream can be attached).
 //
 // A move (apply to another node) checks that the new engine answers, stops
-// and removes the old container (so two never run at once: a BLE device takes
-// one connection), then pulls the image if the engine lacks it, creates and
-// starts the new container; each step is stamped (ApplyResult::steps:
+// and removes the old reader, then the old function and their volume (so two
+// never run at once: a BLE device takes one connection), then pulls the image if the engine lacks it, creates and
+// starts the new function (its reader at the next poll(), once the control
+// loop recorded the start); each step is stamped (ApplyResult::steps:
 // stopped, pulled, created) and a failure names its step and node
 // ("create on gw-2: connect unix:///...: Connection refused"); the control
 // loop retries it with backoff. An exited container is started again with
@@ -24,10 +33,11 @@
 // removed (strays of an interrupted move or of an earlier run). At start the
 // running containers of an earlier run are adopted, not restarted.
 //
-// Node usage: a poller reads each container's stats (CPU and memory as shares
-// of the engine's NCPU and MemTotal) every usage_interval_ms and reports them
-// like the kubernetes backend's metrics (the newest of this and the gateways'
-// heartbeats wins).
+// Node usage: a poller reads the stats of each of our containers (functions
+// and readers) every usage_interval_ms and reports their sum as shares of the
+// node's capacity (the topology's cpu_capacity_m and mem_capacity_mb, else the
+// engine host's NCPU and MemTotal from /info), like the kubernetes backend's
+// metrics (the newest of this and the gateways' heartbeats wins).
 //
 // apply/stop/status/poll run on the control loop's thread (its own engine
 // clients); watchers on their own threads, exchanging only through a queue
@@ -88,6 +98,7 @@ class DockerBackend final : public Backend {
 
   // The container id of a function's instance, or empty (tests).
   std::string container_of(const std::string& function_id) const;
+  std::string reader_of(const std::string& function_id) const;
   // Containers removed as strays so far.
   std::uint64_t strays_removed() const { return strays_removed_.load(); }
 
@@ -102,6 +113,8 @@ class DockerBackend final : public Backend {
     FunctionSpec spec;
     bool adopted = false;  // found running at start: its spec is learnt at the next apply
     std::string node, container;
+    std::string reader;  // the reader's container, empty when the node runs none
+    bool reader_pending = false;  // created, started by the next poll()
     InstanceStatus status;
     int consecutive_failures = 0;
     std::chrono::steady_clock::time_point started_at{}, restart_at{};
@@ -115,6 +128,11 @@ class DockerBackend final : public Backend {
   std::string arch_of(const Engine& e) const;
   std::string choose_node(const std::string& tier, const std::vector<std::string>& exclude) const;
   nlohmann::json container_config(const FunctionSpec& spec, const Engine& e, const docker::ImageRef& ref) const;
+  nlohmann::json reader_config(const FunctionSpec& spec, const Engine& e, const docker::ImageRef& ref) const;
+  // Pulls `ref` for `arch` onto `e` unless it has it.
+  Status ensure_image(Engine& e, const docker::ImageRef& ref, const std::string& arch);
+  // Stops and removes the reader, the function and their volume.
+  Status remove_instance(Engine& e, const Instance& inst);
   std::vector<std::string> owner_labels() const;
   // Removes our containers on `e` that are not an instance we track; forgets
   // instances whose container is gone. Returns ids whose status changed.

@@ -307,6 +307,13 @@ Status Client::remove(const std::string& id, bool force) {
   return ok_status();
 }
 
+Status Client::remove_volume(const std::string& name) {
+  auto r = call("DELETE", "/volumes/" + k8s::url_encode(name) + "?force=1", {}, std::chrono::seconds(60));
+  if (!r) return r.error();
+  if (r->status != 204 && r->status != 404) return http_error("remove volume " + name, *r);
+  return ok_status();
+}
+
 Result<ContainerView> Client::inspect(const std::string& id) {
   auto r = call("GET", "/containers/" + k8s::url_encode(id) + "/json");
   if (!r) return r.error();

@@ -63,6 +63,8 @@ class Client {
   Status stop(const std::string& id, int timeout_s);
   // Removes (force: kills first); an absent container is success.
   Status remove(const std::string& id, bool force);
+  // Removes a volume; an absent one is success (409 while a container uses it).
+  Status remove_volume(const std::string& name);
   Result<ContainerView> inspect(const std::string& id);
   // Containers carrying every label ("key=value" or "key").
   Result<std::vector<ContainerSummary>> list(const std::vector<std::string>& labels, bool all);

@@ -30,10 +30,10 @@ int usage_error(const std::string& what) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Engine vibration diagnostics: features and fault band per window", kProgram};
-  std::string input = "-", mode_flag, fault_band_text, log_format = "text", log_level = "info";
+  std::string input = fn::default_input_spec(), mode_flag, fault_band_text, log_format = "text", log_level = "info";
   double window_s = 0, grace_s = 2, fault_ratio = 0.5;
   std::size_t max_samples = 1'000'000;
-  app.add_option("--input", input, "- (stdin) or unix:PATH (a stream socket the reader connects to)");
+  app.add_option("--input", input, "- (stdin) or unix:PATH (a stream socket the reader connects to); default unix:$C4I_READER_SOCKET when set, else -");
   app.add_option("--mode", mode_flag, "intensive|relaxed|auto (default: C4I_MODE, else auto from C4I_TIER)");
   app.add_option("--window", window_s, "window length in seconds (default: 1 intensive, 10 relaxed)")
       ->check(CLI::Range(0.01, 3600.0));

@@ -37,11 +37,11 @@ int usage_error(const std::string& what) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Open mHealth heart-rate consolidation: one data point per window", kProgram};
-  std::string input = "-", upstream, upstream_ca, upstream_cert, upstream_key, upstream_token;
+  std::string input = fn::default_input_spec(), upstream, upstream_ca, upstream_cert, upstream_key, upstream_token;
   std::string log_format = "text", log_level = "info";
   double window_s = 60, grace_s = 5;
   std::size_t buffer = 1000, max_samples = 100'000;
-  app.add_option("--input", input, "- (stdin) or unix:PATH (a stream socket the reader connects to)");
+  app.add_option("--input", input, "- (stdin) or unix:PATH (a stream socket the reader connects to); default unix:$C4I_READER_SOCKET when set, else -");
   app.add_option("--window", window_s, "window length in seconds of sample time")->check(CLI::Range(0.1, 86400.0));
   app.add_option("--grace", grace_s, "seconds of silence past a window's end before the wall clock closes it")
       ->check(CLI::Range(0.0, 3600.0));

@@ -199,6 +199,19 @@ TEST(OmhFunction, SilentDeviceWindowIsClosedByTheWallClock) {
   EXPECT_EQ(fn.wait(5s), 0);
 }
 
+// The docker and kubernetes backends run the reader beside the function and
+// set C4I_READER_SOCKET: without --input, the function listens there.
+TEST(OmhFunction, ListensOnTheReaderSocketTheEnvironmentNames) {
+  TempDir tmp;
+  const std::string sock = tmp.file("samples.sock");
+  Child fn({omh_bin(), "--window", "1", "--grace", "0.2"}, {{"C4I_READER_SOCKET", sock}});
+  ReaderConnection reader(sock);
+  reader.send(hr_line(0.1, 70) + hr_line(0.5, 80));
+  ASSERT_TRUE(wait_until([&] { return fn.out().find("\"sample_count\":2") != std::string::npos; }, 10s)) << fn.out() << fn.err();
+  fn.signal(SIGTERM);
+  EXPECT_EQ(fn.wait(5s), 0);
+}
+
 TEST(OmhFunction, StopsOnSigtermWithinOneSecondAndFlushesTheOpenWindow) {
   TempDir tmp;
   const std::string sock = tmp.file("in.sock");

@@ -45,6 +45,35 @@ TEST(DockerApi, TopologyNeedsTlsForTcpEnginesAndNamesTheField) {
   EXPECT_NE(r.error().message.find("TLS"), std::string::npos) << r.error().message;
 }
 
+TEST(DockerApi, TopologyReaderIsOnByDefaultAndANodeMayReplaceIt) {
+  auto doc = config::load_string(
+      "reader: {connect: \"unix:/devices/{addr}.sock\", binds: [\"/srv/dev:/devices\"], args: [--ca, /pki/ca.pem]}\n"
+      "nodes:\n  - {name: gw-1, tier: gateway, engine: {endpoint: \"unix:///run/d.sock\"}}\n"
+      "  - {name: gw-2, tier: gateway, engine: {endpoint: \"unix:///run/e.sock\"}, reader: {enabled: false}}\n",
+      "t.yaml");
+  ASSERT_TRUE(doc.ok());
+  auto t = parse_docker_topology(*doc);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  const auto& r1 = t->nodes[0].reader;
+  EXPECT_TRUE(r1.enabled);
+  EXPECT_EQ(r1.network, "host");
+  EXPECT_EQ(r1.binds, std::vector<std::string>{"/srv/dev:/devices"});
+  EXPECT_EQ(expand_reader_template(r1.connect, {{"addr", "c4:7c:8d:6a:3e:01"}}), "unix:/devices/c4:7c:8d:6a:3e:01.sock");
+  EXPECT_FALSE(t->nodes[1].reader.enabled);
+  // Without a `reader`, each function still gets one, connecting to the device's address.
+  auto plain = config::load_string("nodes:\n  - {name: g, tier: gateway, engine: {endpoint: \"unix:///d.sock\"}}\n", "t.yaml");
+  auto p = parse_docker_topology(*plain);
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE(p->nodes[0].reader.enabled);
+  EXPECT_EQ(p->nodes[0].reader.connect, "{addr}");
+  auto bad = config::load_string(
+      "reader: {binds: [\"devices:/devices\"]}\nnodes:\n  - {name: g, tier: gateway, engine: {endpoint: \"unix:///d.sock\"}}\n",
+      "t.yaml");
+  auto r = parse_docker_topology(*bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("reader.binds[0]"), std::string::npos) << r.error().message;
+}
+
 TEST(DockerApi, InfoGivesArchCpusAndMemory) {
   auto i = parse_info(R"({"Name":"gw","Architecture":"aarch64","NCPU":4,"MemTotal":4096000000,"ServerVersion":"20.10"})");
   ASSERT_TRUE(i.ok());

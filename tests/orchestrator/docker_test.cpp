@@ -9,9 +9,18 @@
 // and never leaves two containers running; a container that dies is noticed
 // on the engine's events and started again; a stray container found when an
 // engine comes back is removed. edge-1 is reached over TCP with TLS.
+//
+// Each function runs with its BLE reader beside it (a second container of the
+// same image, /usr/bin/c4i-reader): the device is the emulated heart-rate
+// peripheral (ble-reader's PeripheralServer) on a Unix socket bound into the
+// readers, which stream its samples to the function over the shared /run/c4i
+// volume and post the first_data mark with their gateway's certificate. The
+// usage test reads node usage from the engines' container stats.
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -19,7 +28,7 @@
 
 #include <gtest/gtest.h>
 
-#include "images/samples.hpp"
+#include "ble-reader/peripheral_server.hpp"
 #include "orchestrator/docker_client.hpp"
 #include "tests/orchestrator/harness.hpp"
 
@@ -106,16 +115,40 @@ class Engine {
     if (!child_ || !child_->running()) return;
     child_->signal(SIGTERM);
     if (!child_->wait(60s)) child_->signal(SIGKILL), child_->wait(10s);
+    // dockerd leaves the bind mount of the host's network namespace behind.
+    ::umount2((dir_ + "/exec/netns/default").c_str(), MNT_DETACH);
   }
   std::string log() const { return child_ ? child_->err() : ""; }
 
-  // Our containers here (any state), by the owner label.
-  std::vector<dk::ContainerSummary> containers(bool all = true) const {
+  // Our containers here (any state, functions and readers), by the owner label.
+  std::vector<dk::ContainerSummary> containers(bool all = true) const { return with({"cloud4iot.io/owner"}, all); }
+  std::vector<dk::ContainerSummary> with(const std::vector<std::string>& labels, bool all) const {
     dk::Client c(endpoint());
-    auto l = c.list({"cloud4iot.io/owner"}, all);
+    auto l = c.list(labels, all);
     return l ? *l : std::vector<dk::ContainerSummary>{};
   }
-  int running() const { return static_cast<int>(containers(false).size()); }
+  // Running functions (not readers).
+  std::vector<dk::ContainerSummary> functions() const { return with({"cloud4iot.io/owner", "cloud4iot.io/role=function"}, false); }
+  std::vector<dk::ContainerSummary> readers(bool all = false) const {
+    return with({"cloud4iot.io/owner", "cloud4iot.io/role=reader"}, all);
+  }
+  int running() const { return static_cast<int>(functions().size()); }
+  // Names of the volumes the engine has.
+  std::vector<std::string> volumes() const {
+    dk::Client c(endpoint());
+    std::vector<std::string> out;
+    auto r = c.call("GET", "/volumes");
+    if (!r || r->status != 200) return out;
+    auto j = json::parse(r->body, nullptr, false);
+    if (j.is_object() && j["Volumes"].is_array())
+      for (const auto& v : j["Volumes"]) out.push_back(v.value("Name", ""));
+    return out;
+  }
+  json inspect(const std::string& id) const {
+    dk::Client c(endpoint());
+    auto r = c.call("GET", "/containers/" + id + "/json");
+    return r && r->status == 200 ? json::parse(r->body, nullptr, false) : json();
+  }
   void remove_all() const {
     dk::Client c(endpoint());
     for (const auto& s : containers()) (void)c.remove(s.id, true);
@@ -127,16 +160,6 @@ class Engine {
   std::unique_ptr<Child> child_;
 };
 
-std::string hr_stream(int seconds) {
-  std::string s;
-  for (int i = 0; i < seconds; ++i)
-    s += json{{"heart_rate", {{"value", 60 + i % 10}, {"unit", "beats/min"}}},
-              {"effective_time_frame", {{"date_time", functions::format_rfc3339(1795435200.0 + i)}}}}
-             .dump() +
-         "\n";
-  return s;
-}
-
 class DockerBackendTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -146,6 +169,21 @@ class DockerBackendTest : public ::testing::Test {
     for (const char* n : {"gw-1", "gw-2", "edge-1"}) engines_.push_back(new Engine(n, root_->path(), n == std::string("edge-1")));
     for (auto* e : engines_)
       if (!e->start()) start_error_ += e->name() + ": dockerd did not answer: " + e->log() + "\n";
+    // The device: the emulated heart-rate peripheral, on a socket the readers
+    // (user 65534) reach through a bind mount; and the certificates they mark with.
+    for (const char* d : {"devices", "pki"}) {
+      fs::create_directories(root_->file(d));
+      ::chmod(root_->file(d).c_str(), 0755);
+    }
+    for (const char* f : {"ca.pem", "gw-1.pem", "gw-1.key", "gw-2.pem", "gw-2.key"}) {
+      fs::copy_file(test_pki().dir + "/" + f, root_->file(std::string("pki/") + f), fs::copy_options::overwrite_existing);
+      ::chmod(root_->file(std::string("pki/") + f).c_str(), 0644);
+    }
+    reader::PeripheralConfig pc;
+    pc.heart_rate_interval_ms = 200;
+    peripheral_ = new reader::PeripheralServer(root_->file(std::string("devices/") + kDev + ".sock"), pc);
+    if (auto st = peripheral_->start(); !st) start_error_ += "peripheral: " + st.error().message + "\n";
+    ::chmod(peripheral_->path().c_str(), 0666);
     registry_port_ = free_port();
     write_file(root_->file("registry.yml"), "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: " +
                                                 images_out() + "/registry/data\nhttp:\n  addr: 127.0.0.1:" +
@@ -161,6 +199,8 @@ class DockerBackendTest : public ::testing::Test {
       delete e;
     }
     engines_.clear();
+    delete peripheral_;
+    peripheral_ = nullptr;
     if (registry_) {
       registry_->signal(SIGTERM);
       registry_->wait(10s);
@@ -177,10 +217,19 @@ class DockerBackendTest : public ::testing::Test {
     for (auto* e : engines_) e->remove_all();
     state_dir_ = fs::weakly_canonical(dir_.path()).string() + "/state";
     const auto& pki = test_pki();
-    std::string topo = "usage_interval_ms: 0\nstop_timeout_s: 1\nnodes:\n";
-    for (auto* e : engines_)
-      topo += "  - {name: " + e->name() + ", tier: " + (e->name() == "edge-1" ? "edge" : "gateway") +
-              ", network: none, engine: " + e->topology_engine() + "}\n";
+    // The readers: host network (the orchestrator on loopback), the device's
+    // socket and the certificates bound in; edge-1 has no gateway certificate.
+    const std::string binds = "[\"" + root_->file("devices") + ":/devices\", \"" + root_->file("pki") + ":/pki:ro\"]";
+    std::string topo = "usage_interval_ms: " + std::to_string(usage_interval_ms_) + "\nstop_timeout_s: 1\n" +
+                       "reader: {connect: \"unix:/devices/{addr}.sock\", binds: " + binds +
+                       ", args: [--ca, /pki/ca.pem, --cert, \"/pki/{node}.pem\", --key, \"/pki/{node}.key\"]}\nnodes:\n";
+    for (auto* e : engines_) {
+      bool edge = e->name() == "edge-1";
+      topo += "  - {name: " + e->name() + ", tier: " + (edge ? "edge" : "gateway") + ", network: none, engine: " +
+              e->topology_engine() +
+              (edge ? ", reader: {connect: \"unix:/devices/{addr}.sock\", binds: " + binds + ", args: [--ca, /pki/ca.pem]}" : "") +
+              "}\n";
+    }
     write_file(dir_.file("topology.yaml"), topo);
     write_test_tokens(dir_.file("tokens.yaml"));
     write_file(dir_.file("config.yaml"),
@@ -241,14 +290,12 @@ class DockerBackendTest : public ::testing::Test {
              timeout);
     return found;
   }
-  // Feeds heart-rate samples to the function's container on `e` (its stdin,
-  // as the reader's stream) and waits for a data point naming that node in its logs.
+  // The function's container on `e` gets the device's samples from its reader
+  // (peripheral -> reader container -> /run/c4i/samples.sock -> function):
+  // waits for a data point naming that node in its logs.
   bool receives_samples(Engine& e) {
-    auto list = e.containers(false);
+    auto list = e.functions();
     if (list.size() != 1) return false;
-    auto attach = e.cli();
-    for (const auto& a : {std::string("attach"), std::string("--sig-proxy=false"), list[0].id}) attach.push_back(a);
-    run(attach, 3s, hr_stream(5));
     dk::Client c(e.endpoint());
     return wait_until(
         [&] {
@@ -262,9 +309,13 @@ class DockerBackendTest : public ::testing::Test {
           }
           return false;
         },
-        20s);
+        40s);
   }
   std::string log() const { return orch_ ? orch_->err() : ""; }
+  // The reader starts in the control loop's pass after the function's: waits for it to run.
+  bool reader_runs(Engine& e) {
+    return wait_until([&] { return e.readers().size() == 1; }, 20s);
+  }
 
   void place_on_gw1() {
     post(*gw1_, "gw-1", {seen(seq1_++, kDev, -60, unix_ms())});
@@ -295,9 +346,11 @@ class DockerBackendTest : public ::testing::Test {
   static inline TempDir* root_ = nullptr;
   static inline std::vector<Engine*> engines_;
   static inline Child* registry_ = nullptr;
+  static inline reader::PeripheralServer* peripheral_ = nullptr;
   static inline std::uint16_t registry_port_ = 0;
   static inline std::string start_error_;
 
+  std::int64_t usage_interval_ms_ = 0;  // the usage test polls the engines' stats
   TempDir dir_;
   std::string state_dir_;
   std::unique_ptr<Child> orch_;
@@ -312,11 +365,29 @@ TEST_F(DockerBackendTest, RoamAndOffloadMoveRealContainers) {
   ASSERT_FALSE(place.is_null()) << log();
   EXPECT_EQ(place["to"]["node"], "gw-1");
   ASSERT_EQ(engine("gw-1").running(), 1);
-  auto first = engine("gw-1").containers(false)[0];
+  auto first = engine("gw-1").functions().at(0);
   EXPECT_EQ(first.labels["cloud4iot.io/function"], kFn);
   EXPECT_EQ(first.labels["cloud4iot.io/device"], kDev);
   EXPECT_EQ(first.labels["cloud4iot.io/node"], "gw-1");
-  EXPECT_TRUE(receives_samples(engine("gw-1")));
+  EXPECT_EQ(first.labels["cloud4iot.io/role"], "function");
+  // The reader beside it: the same labels, the same image, c4i-reader on the host's network.
+  ASSERT_TRUE(reader_runs(engine("gw-1"))) << log();
+  auto readers = engine("gw-1").readers();
+  EXPECT_EQ(readers[0].labels["cloud4iot.io/function"], kFn);
+  EXPECT_EQ(readers[0].labels["cloud4iot.io/device"], kDev);
+  EXPECT_EQ(readers[0].labels["cloud4iot.io/node"], "gw-1");
+  EXPECT_EQ(readers[0].image, first.image);
+  auto rv = engine("gw-1").inspect(readers[0].id);
+  EXPECT_EQ(rv["Config"]["Entrypoint"][0], "/usr/bin/c4i-reader") << rv.dump();
+  EXPECT_EQ(rv["Config"]["Entrypoint"][2], std::string("unix:/devices/") + kDev + ".sock") << rv.dump();
+  EXPECT_EQ(rv["HostConfig"]["NetworkMode"], "host");
+  const std::string volume = std::string("c4i-") + kFn + "-run";
+  auto vols = engine("gw-1").volumes();
+  EXPECT_NE(std::find(vols.begin(), vols.end(), volume), vols.end());
+  EXPECT_TRUE(receives_samples(engine("gw-1"))) << engine("gw-1").inspect(readers[0].id)["State"].dump();
+  // The reader marked first_data with gw-1's certificate.
+  place = migration("place", [](const json& m) { return m["state"] == "done" && m["timeline"]["first_data"].is_number(); }, 30s);
+  EXPECT_FALSE(place.is_null()) << log();
 
   // Roam: gw-2 hears the device strongly, gw-1 weakly.
   post(*gw2_, "gw-2", {heartbeat(seq2_++, 0.1, 0.1, unix_ms()), seen(seq2_++, kDev, -45, unix_ms())});
@@ -333,9 +404,15 @@ TEST_F(DockerBackendTest, RoamAndOffloadMoveRealContainers) {
     prev = t.get<std::int64_t>();
   }
   EXPECT_TRUE(roam["steps"]["stopped"].is_number_integer()) << roam.dump();
-  EXPECT_TRUE(engine("gw-1").containers().empty()) << "the old container is gone";
+  EXPECT_TRUE(engine("gw-1").containers().empty()) << "the old function and reader are gone";
+  vols = engine("gw-1").volumes();
+  EXPECT_EQ(std::find(vols.begin(), vols.end(), volume), vols.end()) << "the old volume is gone";
   ASSERT_EQ(engine("gw-2").running(), 1);
+  EXPECT_TRUE(reader_runs(engine("gw-2")));
   EXPECT_TRUE(receives_samples(engine("gw-2")));
+  auto roam_first = migration("roam", [](const json& m) { return m["state"] == "done" && m["timeline"]["first_data"].is_number(); }, 30s);
+  ASSERT_FALSE(roam_first.is_null()) << log();
+  EXPECT_GE(roam_first["timeline"]["first_data"].get<std::int64_t>(), roam_first["timeline"]["started"].get<std::int64_t>());
 
   // Offload: gw-2 reports its CPU over the high watermark. (gw-1 no longer
   // hears the device, so the way back can only be gw-2, which is hot.)
@@ -351,6 +428,7 @@ TEST_F(DockerBackendTest, RoamAndOffloadMoveRealContainers) {
   EXPECT_EQ(up["to"]["node"], "edge-1");
   EXPECT_TRUE(engine("gw-2").containers().empty());
   ASSERT_EQ(engine("edge-1").running(), 1);
+  EXPECT_TRUE(reader_runs(engine("edge-1")));
   EXPECT_TRUE(receives_samples(engine("edge-1")));
   EXPECT_EQ(running_everywhere(), 1);
   auto f = call(*op_, "GET", std::string("/v1/functions/") + kFn).body;
@@ -384,7 +462,7 @@ TEST_F(DockerBackendTest, AMoveFromAStoppedEngineWaitsForItSoTwoNeverRun) {
 
 TEST_F(DockerBackendTest, ADyingContainerIsNoticedFromEventsAndStartedAgain) {
   ASSERT_NO_FATAL_FAILURE(place_on_gw1());
-  auto before = engine("gw-1").containers(false).at(0).id;
+  auto before = engine("gw-1").functions().at(0).id;
   auto kill = engine("gw-1").cli();
   for (const auto& a : {std::string("kill"), before}) kill.push_back(a);
   ASSERT_EQ(run(kill, 30s).code, 0);
@@ -393,7 +471,9 @@ TEST_F(DockerBackendTest, ADyingContainerIsNoticedFromEventsAndStartedAgain) {
   EXPECT_EQ(f["last_exit"], "exit 137") << f.dump();
   EXPECT_EQ(f["node"], "gw-1");
   ASSERT_EQ(engine("gw-1").running(), 1);
-  EXPECT_EQ(engine("gw-1").containers(false).at(0).id, before);  // the same container, started again
+  EXPECT_EQ(engine("gw-1").functions().at(0).id, before);  // the same container, started again
+  EXPECT_TRUE(reader_runs(engine("gw-1")));
+  EXPECT_TRUE(receives_samples(engine("gw-1")));  // the reader came back to the restarted function
   EXPECT_EQ(running_everywhere(), 1);
 }
 
@@ -414,13 +494,53 @@ TEST_F(DockerBackendTest, AStrayContainerIsRemovedWhenItsEngineReturns) {
   auto id = edge.create("stray-copy", cfg, "linux/amd64");
   ASSERT_TRUE(id.ok()) << id.error().message;
   ASSERT_TRUE(edge.start(*id).ok());
-  ASSERT_EQ(running_everywhere(), 2);
+  ASSERT_EQ(engine("edge-1").with({"cloud4iot.io/owner"}, false).size(), 1u);
   // edge-1 restarts (its containers stop with it); when it answers again the backend sweeps it.
   engine("edge-1").stop();
   ASSERT_TRUE(engine("edge-1").start()) << engine("edge-1").log();
   EXPECT_TRUE(wait_until([&] { return engine("edge-1").containers().empty(); }, 30s)) << log();
   EXPECT_EQ(engine("gw-1").running(), 1);
   EXPECT_NE(log().find("removed stray container"), std::string::npos);
+}
+
+// Node usage from the engines: the backend polls the stats of its containers
+// (function and reader) and the orchestrator's node table shows them; a
+// gateway over its memory high watermark offloads its function to the edge.
+class DockerUsageTest : public DockerBackendTest {
+ protected:
+  DockerUsageTest() { usage_interval_ms_ = 300; }
+};
+
+TEST_F(DockerUsageTest, UsageFromContainerStatsReachesTheNodesAndAHotGatewayOffloads) {
+  ASSERT_NO_FATAL_FAILURE(place_on_gw1());  // no heartbeat: the only usage is the engines'
+  json gw1;
+  wait_for(*op_, "/v1/nodes",
+           [&](const json& page) {
+             for (const auto& n : page["items"])
+               if (n["name"] == "gw-1" && n["usage"]["mem"].is_number() && n["usage"]["mem"].get<double>() > 0 &&
+                   n["usage"]["cpu"].is_number())
+                 gw1 = n;
+             return !gw1.is_null();
+           },
+           30s);
+  ASSERT_FALSE(gw1.is_null()) << log();
+  EXPECT_LT(gw1["usage"]["mem"].get<double>(), 0.5) << gw1.dump();  // a few MiB of the host's memory
+  EXPECT_NEAR(static_cast<double>(gw1["usage"]["heartbeat_t"].get<std::int64_t>()), static_cast<double>(unix_ms()), 30'000.0);
+  // A gateway whose memory high watermark is below what its function uses is hot.
+  auto cur = call(*op_, "GET", "/v1/policy");
+  json p = cur.body["policy"];
+  p["cooldown_s"] = 1;
+  p["tiers"]["gateway"]["mem_low"] = 0.0;
+  p["tiers"]["gateway"]["mem_high"] = gw1["usage"]["mem"].get<double>() / 4;
+  auto put = call(*op_, "PUT", "/v1/policy", p, {{"If-Match", cur.headers["etag"]}});
+  ASSERT_EQ(put.status, 200) << put.raw;
+  auto up = migration("offload_up", [](const json& m) { return m["state"] == "done"; });
+  ASSERT_FALSE(up.is_null()) << log();
+  EXPECT_EQ(up["from"], "gw-1");
+  EXPECT_EQ(up["to"]["node"], "edge-1");
+  EXPECT_TRUE(engine("gw-1").containers().empty());
+  EXPECT_EQ(engine("edge-1").running(), 1);
+  EXPECT_TRUE(reader_runs(engine("edge-1")));
 }
 
 }  // namespace
