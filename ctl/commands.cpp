@@ -626,6 +626,124 @@ int cmd_config_current_context(const Ctl& ctl) {
   return kExitOk;
 }
 
+// ---------------------------------------------------------------- gateway
+
+std::optional<std::int64_t> parse_duration_s(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::int64_t total = 0, n = 0;
+  bool digits = false, unit_seen = false;
+  for (char c : text) {
+    if (c >= '0' && c <= '9') {
+      if (n > 1'000'000'000) return std::nullopt;
+      n = n * 10 + (c - '0');
+      digits = true;
+      continue;
+    }
+    std::int64_t mult = c == 's' ? 1 : c == 'm' ? 60 : c == 'h' ? 3600 : c == 'd' ? 86'400 : 0;
+    if (!mult || !digits) return std::nullopt;
+    total += n * mult;
+    n = 0;
+    digits = false;
+    unit_seen = true;
+  }
+  if (digits) {
+    if (unit_seen) return std::nullopt;  // "1h30": 30 of what?
+    total += n;
+  }
+  if (total <= 0) return std::nullopt;
+  return total;
+}
+
+int cmd_gateway_token_create(const Ctl& ctl, const TokenCreateOptions& o) {
+  auto ttl = parse_duration_s(o.ttl);
+  if (!ttl) return report(usage("--ttl: \"" + o.ttl + "\" is not a duration (90s, 30m, 1h, 2d, 1h30m)"));
+  json body{{"ttl_s", *ttl}, {"uses", o.uses}};
+  if (!o.gateway.empty()) body["gateway"] = o.gateway;
+  if (!o.labels.empty()) {
+    json labels = json::object();
+    std::size_t pos = 0;
+    while (pos <= o.labels.size()) {
+      std::size_t comma = o.labels.find(',', pos);
+      if (comma == std::string::npos) comma = o.labels.size();
+      std::string kv = o.labels.substr(pos, comma - pos);
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        return report(usage("--labels: \"" + kv + "\" is not KEY=VALUE (--labels zone=a,room=kitchen)"));
+      labels[kv.substr(0, eq)] = kv.substr(eq + 1);
+      pos = comma + 1;
+    }
+    body["labels"] = labels;
+  }
+  auto api = ctl.client();
+  if (!api) return report(api.error());
+  auto r = api->call("POST", "/v1/gateway-tokens", body.dump(), {{"Content-Type", "application/json"}});
+  if (!r) return report(r.error());
+  if (r->status / 100 != 2) return report(ApiClient::refused(*r));
+  const json& t = r->body;
+  if (o.output == "json") {
+    print_json(t);
+  } else if (o.output == "yaml") {
+    std::cout << to_yaml(t);
+  } else {
+    // The token alone on stdout (`> token-file`); what it allows on stderr.
+    std::cout << t.value("token", std::string()) << "\n";
+    std::cerr << "bootstrap token " << t.value("id", std::string()) << ": " << t.value("uses_max", 0)
+              << " use(s) until " << format_time(t.value("expires_t", std::int64_t{0}))
+              << (t["gateway"].is_string() ? ", for gateway " + t["gateway"].get<std::string>() : std::string())
+              << (t["labels"].is_object() && !t["labels"].empty() ? ", labels " + t["labels"].dump() : std::string())
+              << " (shown once: the orchestrator keeps only its hash)\n";
+  }
+  return kExitOk;
+}
+
+int cmd_gateway_token_list(const Ctl& ctl, const std::string& output) {
+  auto api = ctl.client();
+  if (!api) return report(api.error());
+  auto r = api->get("/v1/gateway-tokens");
+  if (!r) return report(r.error());
+  const json& items = (*r)["items"];
+  if (output == "json") {
+    print_json(*r);
+    return kExitOk;
+  }
+  if (output == "yaml") {
+    std::cout << to_yaml(*r);
+    return kExitOk;
+  }
+  Table t;
+  t.header = {"ID", "GATEWAY", "USES", "EXPIRES", "STATE", "LABELS", "CREATED-BY"};
+  for (const auto& i : items) {
+    std::string labels;
+    if (i["labels"].is_object())
+      for (auto it = i["labels"].begin(); it != i["labels"].end(); ++it)
+        labels += (labels.empty() ? "" : ",") + it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump());
+    std::string state = i.value("state", std::string());
+    t.rows.push_back({{i.value("id", std::string())},
+                      {i["gateway"].is_string() ? i["gateway"].get<std::string>() : std::string("-")},
+                      {std::to_string(i.value("uses", 0)) + "/" + std::to_string(i.value("uses_max", 0))},
+                      {format_time(i.value("expires_t", std::int64_t{0}))},
+                      {state, state == "active" ? Colour::green : Colour::grey},
+                      {labels.empty() ? "-" : labels},
+                      {i.value("created_by", std::string())}});
+  }
+  std::cout << t.render(ctl.colour());
+  return kExitOk;
+}
+
+int cmd_gateway_revoke(const Ctl& ctl, const std::string& name) {
+  auto api = ctl.client();
+  if (!api) return report(api.error());
+  auto r = api->call("POST", "/v1/gateways/" + url_segment(name) + ":revoke", "{}", {{"Content-Type", "application/json"}});
+  if (!r) return report(r.error());
+  if (r->status / 100 != 2) return report(ApiClient::refused(*r));
+  const json& b = r->body;
+  std::cout << "gateway " << name << " revoked: its certificates (" << b.value("certificates", 0)
+            << " enrolled) are refused from now on";
+  if (b["node"].is_string()) std::cout << "; node " << b["node"].get<std::string>() << " is unschedulable";
+  std::cout << "\n";
+  return kExitOk;
+}
+
 // ---------------------------------------------------------------- version
 
 int cmd_version(const Ctl& ctl, bool client_only, const std::string& output) {

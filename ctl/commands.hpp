@@ -72,6 +72,20 @@ int cmd_config_use_context(const Ctl& ctl, const std::string& name);
 int cmd_config_get_contexts(const Ctl& ctl, const std::string& output);
 int cmd_config_current_context(const Ctl& ctl);
 
+// Gateway enrolment (orchestrator/README.md): bootstrap tokens and revocation.
+struct TokenCreateOptions {
+  std::string ttl = "1h";   // 90s, 30m, 1h, 2d, or whole seconds
+  int uses = 1;
+  std::string gateway;      // the name the token assigns; empty: the gateway's own
+  std::string labels;       // k=v,k2=v2
+  std::string output = "token";  // token (the token alone on stdout) | json | yaml
+};
+int cmd_gateway_token_create(const Ctl& ctl, const TokenCreateOptions& o);
+int cmd_gateway_token_list(const Ctl& ctl, const std::string& output);
+int cmd_gateway_revoke(const Ctl& ctl, const std::string& name);
+// "90s", "30m", "1h", "2d", "1h30m", "3600" -> seconds; nullopt when malformed.
+std::optional<std::int64_t> parse_duration_s(const std::string& text);
+
 int cmd_version(const Ctl& ctl, bool client_only, const std::string& output);
 int cmd_completion(const std::string& shell);
 

@@ -20,7 +20,7 @@ _c4ictl() {
   local i words=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
-      --context|--server|--token|--token-file|--ca|--config|-o|--output|--node|--tier|--timeout|-f|--file|--if-version) ((i++)) ;;
+      --context|--server|--token|--token-file|--ca|--config|-o|--output|--node|--tier|--timeout|-f|--file|--if-version|--ttl|--uses|--name|--labels) ((i++)) ;;
       -*) ;;
       *) args+=("${COMP_WORDS[i]}") ;;
     esac
@@ -45,12 +45,16 @@ _c4ictl() {
               esac ;;
       config) [[ "${args[1]}" == set-context ]] && words+=" --use" ;;
       version) words+=" --client --output" ;;
+      gateway) [[ "${args[1]}" == token ]] && case "${args[2]}" in
+                 create) words+=" --ttl --uses --name --labels --output" ;;
+                 list) words+=" --output" ;;
+               esac ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
     return
   fi
   case "${#args[@]}" in
-    0) words="get describe move policy config version completion" ;;
+    0) words="get describe move policy config gateway version completion" ;;
     1) case "${args[0]}" in
          get) words="nodes devices functions templates migrations" ;;
          describe) words="function migration" ;;
@@ -58,6 +62,7 @@ _c4ictl() {
          policy) words="get set apply edit validate history diff" ;;
          config) words="set-context use-context get-contexts current-context" ;;
          completion) words="bash zsh" ;;
+         gateway) words="token revoke" ;;
        esac ;;
     *) case "${args[0]}" in
          get) [[ ${#args[@]} -eq 2 ]] && words="$(_c4ictl_names get "${args[1]}" -o name)" ;;
@@ -65,6 +70,8 @@ _c4ictl() {
                      function*|fn) words="$(_c4ictl_names get functions -o name)" ;;
                      migration*|mig) words="$(_c4ictl_names get migrations -o name)" ;;
                    esac ;;
+         gateway) if [[ "${args[1]}" == token && ${#args[@]} -eq 2 ]]; then words="create list"
+                  elif [[ "${args[1]}" == revoke && ${#args[@]} -eq 2 ]]; then words="$(_c4ictl_names get nodes -o name)"; fi ;;
          config) [[ "${args[1]}" == use-context && ${#args[@]} -eq 2 ]] && words="$(_c4ictl_names config get-contexts -o name)" ;;
          policy) if [[ "${args[1]}" == set ]]; then
                    local t f

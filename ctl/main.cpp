@@ -4,6 +4,7 @@
 //   c4ictl move FUNCTION (--node NODE | --tier gateway|edge|cloud) [--pin] [--wait] [--timeout S]
 //   c4ictl policy get|set|apply|edit|validate|history|diff
 //   c4ictl config set-context|use-context|get-contexts|current-context
+//   c4ictl gateway token create --ttl 1h [--uses N] [--name GW] [--labels k=v,...] | token list | revoke NAME
 //   c4ictl version [--client]    c4ictl completion bash|zsh
 // Global: --context, --server, --token, --token-file, --ca, --config, --no-color
 // Exit codes: 0 ok, 1 the server refused, 2 usage or local file, 3 server unreachable.
@@ -97,6 +98,27 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json", "yaml", "name"}));
   auto* cur_ctx = config_cmd->add_subcommand("current-context", "print the current context's name");
 
+  // gateway: enrolment tokens, revocation
+  auto* gateway_cmd = app.add_subcommand("gateway", "gateway enrolment: bootstrap tokens, revocation");
+  gateway_cmd->require_subcommand(1);
+  auto* gtoken_cmd = gateway_cmd->add_subcommand("token", "bootstrap tokens a new gateway enrols with");
+  gtoken_cmd->require_subcommand(1);
+  TokenCreateOptions token_create;
+  auto* gtoken_create = gtoken_cmd->add_subcommand("create", "make a bootstrap token (printed once)");
+  gtoken_create->add_option("--ttl", token_create.ttl, "how long it is valid: 90s, 30m, 1h, 2d (default 1h)");
+  gtoken_create->add_option("--uses", token_create.uses, "how many gateways may enrol with it (default 1)")
+      ->check(CLI::Range(1, 10'000));
+  gtoken_create->add_option("--name", token_create.gateway, "the gateway name it assigns (default: the gateway's own)");
+  gtoken_create->add_option("--labels", token_create.labels, "labels of the gateways' nodes: k=v,k2=v2");
+  gtoken_create->add_option("-o,--output", token_create.output, "token (the token alone), json or yaml")
+      ->check(CLI::IsMember({"token", "json", "yaml"}));
+  std::string gtoken_output = "table";
+  auto* gtoken_list = gtoken_cmd->add_subcommand("list", "the bootstrap tokens (never the tokens themselves)");
+  gtoken_list->add_option("-o,--output", gtoken_output, "table, json or yaml")->check(CLI::IsMember({"table", "json", "yaml"}));
+  std::string revoke_name;
+  auto* grevoke = gateway_cmd->add_subcommand("revoke", "refuse a gateway's certificates from now on; its node takes no functions");
+  grevoke->add_option("name", revoke_name, "gateway name")->required();
+
   // version, completion
   bool client_only = false;
   std::string version_output = "text";
@@ -143,6 +165,11 @@ int main(int argc, char** argv) {
     if (use_ctx->parsed()) return cmd_config_use_context(ctl, use_name);
     if (get_ctx->parsed()) return cmd_config_get_contexts(ctl, contexts_output);
     if (cur_ctx->parsed()) return cmd_config_current_context(ctl);
+  }
+  if (gateway_cmd->parsed()) {
+    if (gtoken_create->parsed()) return cmd_gateway_token_create(ctl, token_create);
+    if (gtoken_list->parsed()) return cmd_gateway_token_list(ctl, gtoken_output);
+    if (grevoke->parsed()) return cmd_gateway_revoke(ctl, revoke_name);
   }
   if (version_cmd->parsed()) return cmd_version(ctl, client_only, version_output);
   std::cerr << "c4ictl: no command (c4ictl --help)\n";

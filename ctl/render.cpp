@@ -93,7 +93,10 @@ Table nodes_table(const std::vector<json>& items, bool wide, std::int64_t now) {
   t.header.push_back("HEARTBEAT");
   for (const auto& n : items) {
     json usage = n.value("usage", json::object());
-    std::vector<Cell> row{cell(str(n, "name")), cell(str(n, "tier")), cell(str(n, "arch")), cell(percent(usage, "cpu")),
+    // A revoked gateway's node takes no functions (kubectl's SchedulingDisabled).
+    const bool unschedulable = n.value("unschedulable", false);
+    std::vector<Cell> row{unschedulable ? cell(str(n, "name") + " (unschedulable)", Colour::red) : cell(str(n, "name")),
+                          cell(str(n, "tier")), cell(str(n, "arch")), cell(percent(usage, "cpu")),
                           cell(percent(usage, "mem"))};
     if (wide) {
       auto cpu = opt_int(n, "cpu_capacity_m");

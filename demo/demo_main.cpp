@@ -266,9 +266,10 @@ void Demo::prepare() {
   for (const char* b : {"c4i-orchestrator", "c4i-discovery", "c4i-reader", "c4i-sim", "c4i-fn-omh", "c4i-fn-engine"})
     bins_[b] = find_binary(o_.bin_dir, b);
 
-  // The test PKI script makes the fleet CA, the orchestrator's certificate and one per node.
+  // The test PKI script makes the fleet CA, the orchestrator's certificate and
+  // one per non-gateway node; the gateways enrol (start_processes).
   std::string pki = (o_.source_dir / "tests/pki/make-pki.sh").string();
-  std::string cmd = pki + " " + (o_.dir / "pki").string() + " gw-1 gw-2 gw-3 edge-1 cloud-1 operator > " +
+  std::string cmd = pki + " " + (o_.dir / "pki").string() + " edge-1 cloud-1 operator > " +
                     (o_.dir / "logs/pki.log").string() + " 2>&1";
   if (std::system(cmd.c_str()) != 0) die("making certificates failed, see " + (o_.dir / "logs/pki.log").string());
 
@@ -301,7 +302,8 @@ void Demo::start_processes() {
                          {bins_["c4i-orchestrator"], "--listen", "127.0.0.1:0", "--port-file", (d / "port").string(),
                           "--state-dir", (d / "state").string(), "--topology", (d / "topology.yaml").string(),
                           "--tokens", (d / "tokens.yaml").string(), "--tls-cert", pki + "/server.pem", "--tls-key",
-                          pki + "/server.key", "--client-ca", pki + "/ca.pem"},
+                          pki + "/server.key", "--client-ca", pki + "/ca.pem", "--ca-cert", pki + "/ca.pem",
+                          "--ca-key", pki + "/ca.key"},
                          d / "logs/orchestrator.log"));
   auto deadline = Clock::now() + 20s;
   while (Clock::now() < deadline && !fs::exists(d / "port")) {
@@ -329,13 +331,27 @@ void Demo::start_processes() {
   say(color("1", "simulator") + "     2 patients walking gw-1 -> gw-2 -> gw-3, an engine at gw-3 (x" +
       std::to_string(speed).substr(0, 3) + " time)");
 
+  // Each gateway enrols by itself: a single-use bootstrap token made for its
+  // name (what `c4ictl gateway token create --ttl 10m --name gw-1` does), and
+  // no certificate; it makes its key and keeps it in identity/<gw>/.
+  auto admin = client();
+  fs::create_directories(d / "enrol");
+  fs::permissions(d / "enrol", fs::perms::owner_all, fs::perm_options::replace);
+  for (const std::string gw : {"gw-1", "gw-2", "gw-3"}) {
+    json t = api(admin, "POST", "/v1/gateway-tokens", {{"ttl_s", 600}, {"gateway", gw}});
+    write(d / "enrol" / (gw + ".token"), t.value("token", "") + "\n");
+  }
   for (const std::string gw : {"gw-1", "gw-2", "gw-3", "edge-1"}) {
+    const bool gateway = gw != "edge-1";
+    const std::string identity =
+        gateway ? "enrolment:\n  dir: " + (d / "identity" / gw).string() + "\n  token_file: " + (d / "enrol" / (gw + ".token")).string() + "\n"
+                : "  cert_file: " + pki + "/" + gw + ".pem\n  key_file: " + pki + "/" + gw + ".key\n";
     std::string cfg =
         "gateway: " + gw + "\n"
         "source: sim:unix:" + (d / "radio.sock").string() + "\n"
         "presence:\n  threshold_dbm: -70\n  hysteresis_db: 6\n  smoothing_alpha: 0.3\n  lost_after_s: 20\n  refresh_s: 1\n"
         "orchestrator:\n  url: https://127.0.0.1:" + std::to_string(port_) + "\n"
-        "  ca_file: " + pki + "/ca.pem\n  cert_file: " + pki + "/" + gw + ".pem\n  key_file: " + pki + "/" + gw + ".key\n"
+        "  ca_file: " + pki + "/ca.pem\n" + identity +
         "outbox:\n  path: " + (d / ("outbox-" + gw + ".db")).string() + "\n"
         "delivery:\n  batch_max: 100\n  backoff_base_ms: 100\n  backoff_max_ms: 2000\n"
         "heartbeat:\n  interval_s: 1\n  usage_file: " + (d / "usage" / (gw + ".json")).string() + "\n"
@@ -344,7 +360,8 @@ void Demo::start_processes() {
     procs_.push_back(spawn("discovery " + gw, {bins_["c4i-discovery"], "--config", (d / ("discovery-" + gw + ".yaml")).string()},
                            d / ("logs/discovery-" + gw + ".log")));
   }
-  say(color("1", "discovery") + "     c4i-discovery on gw-1, gw-2, gw-3 (BLE adverts from the simulator) and edge-1 (heartbeats)");
+  say(color("1", "discovery") + "     c4i-discovery on gw-1, gw-2, gw-3 (BLE adverts from the simulator; each enrols with a "
+      "bootstrap token) and edge-1 (heartbeats)");
 }
 
 void Demo::create_functions() {
@@ -373,10 +390,10 @@ void Demo::create_functions() {
              {"command",
               {"/bin/sh", "-c",
                "exec \"$C4I_BIN_READER\" --connect \"unix:$C4I_DEVICES/$(echo \"$C4I_DEVICE_ADDR\" | tr : -).sock\" "
-               "--orchestrator \"$C4I_ORCHESTRATOR_URL\" --ca \"$C4I_PKI/ca.pem\" --cert \"$C4I_PKI/$C4I_NODE.pem\" "
-               "--key \"$C4I_PKI/$C4I_NODE.key\" | exec \"$C4I_BIN_OMH\" --window 10"}},
+               "--orchestrator \"$C4I_ORCHESTRATOR_URL\" --ca \"$C4I_PKI/ca.pem\" --cert \"$C4I_IDS/$C4I_NODE/gateway.pem\" "
+               "--key \"$C4I_IDS/$C4I_NODE/gateway.key\" | exec \"$C4I_BIN_OMH\" --window 10"}},
              {"env", {{"C4I_BIN_READER", bins_["c4i-reader"]}, {"C4I_BIN_OMH", bins_["c4i-fn-omh"]},
-                      {"C4I_DEVICES", devices}, {"C4I_PKI", pki}, {marker_.substr(0, marker_.find('=')), marker_.substr(marker_.find('=') + 1)}}},
+                      {"C4I_DEVICES", devices}, {"C4I_PKI", pki}, {"C4I_IDS", (o_.dir / "identity").string()}, {marker_.substr(0, marker_.find('=')), marker_.substr(marker_.find('=') + 1)}}},
              {"cpu_m", 200},
              {"mem_mb", 64},
              {"tiers", {"gateway"}},

@@ -8,15 +8,19 @@
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 
+#include "common/https_client.hpp"
 #include "gateway-discovery/advertising_data.hpp"
 #include "gateway-discovery/delivery.hpp"
 #include "gateway-discovery/events.hpp"
 #include "gateway-discovery/hci_events.hpp"
+#include "gateway-discovery/identity.hpp"
 #include "gateway-discovery/outbox.hpp"
 #include "gateway-discovery/presence.hpp"
 #include "gateway-discovery/proc_stats.hpp"
@@ -88,6 +92,51 @@ class HeartbeatSampler {
   std::optional<CpuTimes> prev_;
 };
 
+// The bootstrap token: given, or read from its file (surrounding space trimmed).
+Result<std::string> read_token(const DaemonConfig& c) {
+  std::string t = c.enrol_token;
+  if (t.empty() && !c.enrol_token_file.empty()) {
+    std::ifstream in(c.enrol_token_file);
+    if (!in) return Error{"invalid_config", c.enrol_token_file + ": cannot read the bootstrap token"};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    t = ss.str();
+  }
+  const auto b = t.find_first_not_of(" \t\r\n"), e = t.find_last_not_of(" \t\r\n");
+  t = b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+  return t;
+}
+
+// Enrols, retrying while the orchestrator is unreachable or failing (a
+// gateway may start before its network): -1 when enrolled, else the exit
+// code (6 refused, 2 no token, 4 the identity directory, 0 stopped).
+int enrol_until_done(Identity& identity) {
+  http::Backoff backoff(std::chrono::milliseconds(500), std::chrono::milliseconds(30'000));
+  while (!g_stop.load()) {
+    auto st = identity.enrol();
+    if (st) return -1;
+    const auto& e = st.error();
+    if (e.code == "refused") {
+      spdlog::error("enrolment refused: {}", e.message);
+      std::cerr << "c4i-discovery: enrolment refused: " << e.message << "\n";
+      return 6;
+    }
+    if (e.code == "no_token" || e.code == "invalid_argument") {
+      std::cerr << "c4i-discovery: " << e.message << "\n";
+      return 2;
+    }
+    if (e.code == "storage") {
+      std::cerr << "c4i-discovery: " << e.message << "\n";
+      return 4;
+    }
+    const auto wait = std::max(backoff.next(), std::chrono::milliseconds(100));
+    spdlog::warn("enrolment: {} ({}); retry {} in {} ms", e.message, e.code, backoff.attempt(), wait.count());
+    for (auto until = std::chrono::steady_clock::now() + wait; !g_stop.load() && std::chrono::steady_clock::now() < until;)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_daemon(const DaemonConfig& config) {
@@ -133,6 +182,38 @@ int run_daemon(const DaemonConfig& config) {
     std::cerr << "c4i-discovery: " << endpoint.error().message << "\n";
     return 2;
   }
+  install_signals();
+  // The gateway's identity: enrolled (and renewed) here, or files given.
+  std::unique_ptr<Identity> identity;
+  std::string gateway = config.gateway;
+  if (enrols(config)) {
+    IdentityOptions io;
+    io.name = config.gateway;
+    io.endpoint = *endpoint;
+    io.ca_file = config.ca_file;
+    io.dir = identity_dir_of(config);
+    io.renew_at = config.renew_at;
+    io.request_timeout = std::chrono::milliseconds(config.request_timeout_ms);
+    identity = std::make_unique<Identity>(io);
+    auto loaded = identity->load();
+    if (!loaded) {
+      std::cerr << "c4i-discovery: " << loaded.error().message << "\n";
+      return 4;
+    }
+    if (!*loaded) {
+      if (auto t = read_token(config); !t) {
+        std::cerr << "c4i-discovery: " << t.error().message << "\n";
+        return 2;
+      } else {
+        io.token = *t;
+      }
+      identity = std::make_unique<Identity>(io);
+      if (int code = enrol_until_done(*identity); code >= 0) return code;
+    }
+    if (identity->cert().common_name != gateway)
+      spdlog::info("gateway name {} (from its certificate; configured: {})", identity->cert().common_name, gateway);
+    gateway = identity->cert().common_name;
+  }
   auto writer = Outbox::open(config.outbox_path);
   if (!writer) {
     std::cerr << "c4i-discovery: " << writer.error().message << "\n";
@@ -146,22 +227,26 @@ int run_daemon(const DaemonConfig& config) {
   const auto next = writer->next_seq();
   const auto pending = writer->pending();
   spdlog::info("gateway {}: boot_id {}, next seq {}, {} events waiting in the outbox; source {}; orchestrator {}:{}",
-               config.gateway, writer->boot_id(), next ? *next : -1, pending ? *pending : -1, source->describe(),
+               gateway, writer->boot_id(), next ? *next : -1, pending ? *pending : -1, source->describe(),
                endpoint->host, endpoint->port);
 
   DeliveryOptions dopt;
-  dopt.gateway = config.gateway;
+  dopt.gateway = gateway;
   dopt.endpoint = *endpoint;
   dopt.tls.ca_file = config.ca_file;
-  dopt.tls.cert_file = config.cert_file;
-  dopt.tls.key_file = config.key_file;
+  dopt.tls.cert_file = identity ? identity->cert_file() : config.cert_file;
+  dopt.tls.key_file = identity ? identity->key_file() : config.key_file;
   dopt.batch_max = config.batch_max;
   dopt.backoff_base = std::chrono::milliseconds(config.backoff_base_ms);
   dopt.backoff_max = std::chrono::milliseconds(config.backoff_max_ms);
   dopt.request_timeout = std::chrono::milliseconds(config.request_timeout_ms);
   Delivery delivery(dopt, std::move(*reader));
-  install_signals();
   delivery.start();
+  std::optional<Renewer> renewer;
+  if (identity) {
+    renewer.emplace(*identity, [&delivery] { delivery.reload_credentials(); });
+    renewer->start();
+  }
 
   Presence presence(config.presence, config.filters);
   HeartbeatSampler sampler(config.usage_file);
@@ -229,6 +314,7 @@ int run_daemon(const DaemonConfig& config) {
                "structures, {} sightings, {} filtered out",
                delivery.delivered(), delivery.failures(), malformed_events, malformed_ad, presence.stats().sightings,
                presence.stats().filtered_out);
+  if (renewer) renewer->stop();
   delivery.stop();
   source.reset();  // restores the adapter's scan state
   return code;

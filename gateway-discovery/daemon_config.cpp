@@ -92,7 +92,7 @@ Result<DaemonConfig> load_config_text(const std::string& text, const std::string
     DaemonConfig c = base;
     if (r.is_null()) return c;
     r.reject_unknown({"gateway", "source", "scan", "presence", "filters", "orchestrator", "outbox", "delivery",
-                      "heartbeat", "log"});
+                      "heartbeat", "log", "enrolment"});
     c.gateway = r.str_or("gateway", c.gateway);
     if (auto s = r.optional_child("source")) {
       c.source = s->str();
@@ -162,6 +162,12 @@ Result<DaemonConfig> load_config_text(const std::string& text, const std::string
       c.heartbeat_interval_s = static_cast<int>(h->integer_in_or("interval_s", 0, 86400, c.heartbeat_interval_s));
       c.usage_file = h->str_or("usage_file", c.usage_file);
     }
+    if (auto e = r.optional_child("enrolment")) {
+      e->reject_unknown({"dir", "token_file", "renew_at"});
+      c.identity_dir = e->str_or("dir", c.identity_dir);
+      c.enrol_token_file = e->str_or("token_file", c.enrol_token_file);
+      c.renew_at = e->number_in_or("renew_at", 0.1, 0.95, c.renew_at);
+    }
     if (auto l = r.optional_child("log")) {
       l->reject_unknown({"format", "level"});
       if (l->has("format")) c.log_format = l->child("format").one_of({"text", "json"});
@@ -169,6 +175,17 @@ Result<DaemonConfig> load_config_text(const std::string& text, const std::string
     }
     return c;
   });
+}
+
+bool enrols(const DaemonConfig& c) {
+  return !c.identity_dir.empty() || !c.enrol_token.empty() || !c.enrol_token_file.empty();
+}
+
+std::string identity_dir_of(const DaemonConfig& c) {
+  if (!c.identity_dir.empty()) return c.identity_dir;
+  const auto slash = c.outbox_path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : c.outbox_path.substr(0, slash);
 }
 
 Status validate(const DaemonConfig& c) {
@@ -180,6 +197,12 @@ Status validate(const DaemonConfig& c) {
   if (c.outbox_path.empty()) return Error{"invalid_config", "outbox.path: missing"};
   if (c.cert_file.empty() != c.key_file.empty())
     return Error{"invalid_config", "orchestrator.cert_file and key_file must be given together"};
+  if (enrols(c) && !c.cert_file.empty())
+    return Error{"invalid_config",
+                 "orchestrator.cert_file/key_file and enrolment are exclusive: an enrolled gateway keeps its certificate "
+                 "in the identity directory"};
+  if (!c.enrol_token.empty() && !c.enrol_token_file.empty())
+    return Error{"invalid_config", "--enrol-token and --enrol-token-file (enrolment.token_file) are exclusive"};
   return ok_status();
 }
 

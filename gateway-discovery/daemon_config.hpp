@@ -50,12 +50,22 @@ struct DaemonConfig {
   // When set, heartbeats report CPU and memory use from this JSON file
   // ({"cpu":0.9,"mem":0.4}) instead of /proc: a simulated gateway's load.
   std::string usage_file;
+  // Enrolment (README.md, section 7): the identity directory holding the
+  // gateway's key and certificate, and the bootstrap token for the first start.
+  std::string identity_dir;
+  std::string enrol_token, enrol_token_file;
+  double renew_at = 2.0 / 3.0;
   std::string log_format = "text";
   std::string log_level = "info";
 };
 
 // Reads a YAML document over `base` (fields absent keep their value).
 Result<DaemonConfig> load_config_text(const std::string& text, const std::string& name, DaemonConfig base = {});
+// True when the daemon gets its certificate by enrolment (identity_dir or a
+// bootstrap token given) rather than from cert_file/key_file.
+bool enrols(const DaemonConfig& c);
+// The identity directory: identity_dir, else the outbox's directory.
+std::string identity_dir_of(const DaemonConfig& c);
 // Checks what the file and the flags must give together.
 Status validate(const DaemonConfig& c);
 

@@ -1,5 +1,7 @@
 #include "gateway-discovery/delivery.hpp"
 
+#include <memory>
+
 #include <spdlog/spdlog.h>
 
 #include "common/https_client.hpp"
@@ -29,6 +31,14 @@ void Delivery::notify() {
   cv_.notify_all();
 }
 
+void Delivery::reload_credentials() {
+  {
+    std::lock_guard lk(mu_);
+    reload_ = true;
+  }
+  cv_.notify_all();
+}
+
 bool Delivery::wait_for(std::chrono::milliseconds d) {
   std::unique_lock lk(mu_);
   cv_.wait_for(lk, d, [&] { return stop_; });
@@ -44,7 +54,7 @@ void Delivery::run() {
   co.connect_timeout = std::min(options_.request_timeout, std::chrono::milliseconds(5000));
   co.retry.max_attempts = 1;  // our own loop retries, so stop() is never stuck in a backoff
   co.user_agent = "c4i-discovery";
-  http::Client client(co);
+  auto client = std::make_unique<http::Client>(co);
   http::Backoff backoff(options_.backoff_base, options_.backoff_max);
   const std::string target = "/v1/gateways/" + options_.gateway + "/events";
   int batch_max = options_.batch_max;
@@ -54,6 +64,12 @@ void Delivery::run() {
     {
       std::unique_lock lk(mu_);
       if (stop_) return;
+      if (reload_) {
+        // The files are read when the client is made (its TLS context).
+        reload_ = false;
+        client = std::make_unique<http::Client>(co);
+        spdlog::info("delivery: using the renewed client certificate");
+      }
     }
     auto rows = outbox_.peek(batch_max);
     if (!rows) {
@@ -63,14 +79,14 @@ void Delivery::run() {
     }
     if (rows->empty()) {
       std::unique_lock lk(mu_);
-      cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_ || pending_; });
+      cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_ || pending_ || reload_; });
       pending_ = false;
       if (stop_) return;
       continue;
     }
     const std::int64_t first = rows->front().seq, last = rows->back().seq;
     const std::string body = batch_body(options_.gateway, outbox_.boot_id(), *rows);
-    auto resp = client.request("POST", target, body, {{"Content-Type", "application/json"}}, false);
+    auto resp = client->request("POST", target, body, {{"Content-Type", "application/json"}}, false);
     if (resp && resp->status == 200) {
       if (auto s = outbox_.trim(last); !s) {
         // Delivered but not trimmed: the next send repeats it and the orchestrator dedupes by seq.
@@ -90,7 +106,7 @@ void Delivery::run() {
       spdlog::warn("delivery: seq {}..{} not delivered ({}); retry {} in {} ms", first, last, why, backoff.attempt(),
                    wait.count());
     failing = true;
-    client.close();
+    client->close();
     if (!wait_for(wait)) return;
   }
 }

@@ -40,6 +40,9 @@ class Delivery {
   void stop();
   // New events are in the outbox.
   void notify();
+  // The client certificate files were replaced (a renewal): the next request
+  // goes on a new connection with them; the one in flight finishes with the old.
+  void reload_credentials();
 
   std::uint64_t delivered() const { return delivered_.load(); }
   std::uint64_t failures() const { return failures_.load(); }
@@ -55,6 +58,7 @@ class Delivery {
   std::condition_variable cv_;
   bool stop_ = false;
   bool pending_ = false;
+  bool reload_ = false;
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> failures_{0};
 };

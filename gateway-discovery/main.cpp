@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "c4i-discovery 0.1.0");
 
   std::string config_file, gateway, hci, source, orchestrator, ca, cert, key, outbox, log_format, log_level, user;
+  std::string enrol_token, enrol_token_file, identity_dir;
   bool active = false;
   double threshold = 0;
   int heartbeat = -1;
@@ -67,6 +68,10 @@ int main(int argc, char** argv) {
   app.add_option("--cert", cert, "client certificate (PEM)");
   app.add_option("--key", key, "client key (PEM)");
   app.add_option("--outbox", outbox, "outbox database path");
+  app.add_option("--enrol-token", enrol_token, "bootstrap token: enrol on first start (prefer --enrol-token-file)");
+  app.add_option("--enrol-token-file", enrol_token_file, "file holding the bootstrap token");
+  app.add_option("--identity-dir", identity_dir,
+                 "where the enrolled key and certificate live (default: the outbox's directory)");
   app.add_option("--user", user, "run as this user (keeping only the capabilities the source needs)");
   app.add_option("--heartbeat-interval", heartbeat, "seconds between heartbeats, 0: none")->check(CLI::Range(0, 86400));
   app.add_option("--log-format", log_format, "text | json")->check(CLI::IsMember({"text", "json"}));
@@ -115,6 +120,9 @@ int main(int argc, char** argv) {
   if (!cert.empty()) cfg.cert_file = cert;
   if (!key.empty()) cfg.key_file = key;
   if (!outbox.empty()) cfg.outbox_path = outbox;
+  if (!enrol_token.empty()) cfg.enrol_token = enrol_token;
+  if (!enrol_token_file.empty()) cfg.enrol_token_file = enrol_token_file;
+  if (!identity_dir.empty()) cfg.identity_dir = identity_dir;
   if (heartbeat >= 0) cfg.heartbeat_interval_s = heartbeat;
   if (!log_format.empty()) cfg.log_format = log_format;
   if (!log_level.empty()) cfg.log_level = log_level;

@@ -235,6 +235,37 @@ log: {format: json}
   ASSERT_FALSE(badaddr);
 }
 
+TEST(Config, EnrolmentInsteadOfCertificateFiles) {
+  const std::string base = "gateway: gw-2\norchestrator: {url: \"https://127.0.0.1:8443\", ca_file: ca.pem}\n"
+                           "outbox: {path: /var/lib/c4i/o.db}\n";
+  auto c = load_config_text(base + "enrolment: {dir: /var/lib/c4i/id, token_file: /etc/c4i/t, renew_at: 0.5}\n", "d.yaml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->identity_dir, "/var/lib/c4i/id");
+  EXPECT_EQ(c->enrol_token_file, "/etc/c4i/t");
+  EXPECT_DOUBLE_EQ(c->renew_at, 0.5);
+  EXPECT_TRUE(enrols(*c));
+  EXPECT_TRUE(validate(*c));
+  // The identity directory defaults to the outbox's.
+  auto t = load_config_text(base, "d.yaml");
+  ASSERT_TRUE(t);
+  EXPECT_FALSE(enrols(*t));
+  t->enrol_token = "bt-1.x";
+  EXPECT_TRUE(enrols(*t));
+  EXPECT_EQ(identity_dir_of(*t), "/var/lib/c4i");
+  // Certificate files and enrolment exclude each other, as do the two token sources.
+  auto both = *t;
+  both.cert_file = "c.pem";
+  both.key_file = "c.key";
+  ASSERT_FALSE(validate(both));
+  EXPECT_NE(validate(both).error().message.find("exclusive"), std::string::npos);
+  auto two = *c;
+  two.enrol_token = "bt-1.x";
+  EXPECT_FALSE(validate(two));
+  auto late = load_config_text(base + "enrolment: {renew_at: 0.99}\n", "d.yaml");
+  ASSERT_FALSE(late);
+  EXPECT_NE(late.error().message.find("enrolment.renew_at"), std::string::npos) << late.error().message;
+}
+
 TEST(Config, ParsesSources) {
   auto b = parse_source("btsnoop:/x/y.btsnoop@0");
   ASSERT_TRUE(b);
