@@ -45,6 +45,12 @@ std::string last_openssl_error() {
 Result<ssl::context> make_server_context(const ServerTlsOptions& o) {
   ssl::context ctx(ssl::context::tls_server);
   harden(ctx);
+  // With a verify mode set, OpenSSL refuses to resume a session without a
+  // session id context (SSL_R_SESSION_ID_CONTEXT_UNINITIALIZED, sent as an
+  // internal_error alert): a browser's second connection, which resumes the
+  // first one's session, would fail (ERR_SSL_PROTOCOL_ERROR).
+  static constexpr unsigned char kSessionIdContext[] = "c4i-server";
+  SSL_CTX_set_session_id_context(ctx.native_handle(), kSessionIdContext, sizeof kSessionIdContext - 1);
   if (auto s = guarded(o.cert_file, [&](auto& ec) { ctx.use_certificate_chain_file(o.cert_file, ec); }); !s) return s.error();
   if (auto s = guarded(o.key_file, [&](auto& ec) { ctx.use_private_key_file(o.key_file, ssl::context::pem, ec); }); !s) return s.error();
   if (o.client_cert != ClientCertMode::none) {
