@@ -147,7 +147,7 @@
     }));
     await loadPolicy();
     st.loaded = true;
-    render();
+    render(ALL_PARTS);
   }
 
   async function loadPolicy() {
@@ -254,7 +254,15 @@
       if (kind === 'functions' && before && before.node && d.object.node && before.node !== d.object.node)
         $('#last-event').textContent = clock(Date.now()) + '  ' + d.object.id + ' now on ' + d.object.node;
     }
-    scheduleRender();
+    const parts = kind === 'migrations' ? ['migrations', 'charts'] : ['tiers'];
+    if (kind === 'functions' || kind === 'migrations') {
+      // A few per move, and what the operator watches for: drawn now, not at the next frame,
+      // which a busy machine may hold back for a good part of a second.
+      for (const p of parts) dirty.add(p);
+      render();
+    } else {
+      scheduleRender(parts);
+    }
   }
 
   function noteMigration(m) {
@@ -264,7 +272,13 @@
   }
 
   // ------------------------------------------------------------------ render
-  function scheduleRender() {
+  // Redraws, at the next frame, only the parts a change touches: device and node
+  // events are the most frequent by far and need the tiers only, so the
+  // migration table and the charts are not rebuilt for each of them.
+  const ALL_PARTS = ['tiers', 'migrations', 'charts'];
+  const dirty = new Set();
+  function scheduleRender(parts = ALL_PARTS) {
+    for (const p of parts) dirty.add(p);
     if (st.pendingRender) return;
     st.pendingRender = true;
     requestAnimationFrame(() => {
@@ -273,11 +287,12 @@
     });
   }
 
-  function render() {
+  function render(parts = Array.from(dirty)) {
     if (!st.me || !st.loaded) return;
-    renderTiers();
-    renderMigrations();
-    renderCharts();
+    dirty.clear();
+    if (parts.includes('tiers')) renderTiers();
+    if (parts.includes('migrations')) renderMigrations();
+    if (parts.includes('charts')) renderCharts();
   }
 
   const nodeEls = new Map();   // name -> node element
@@ -334,10 +349,19 @@
     updateBar(bars[0], u.cpu, w ? w.cpu_low : null, w ? w.cpu_high : null, 'CPU');
     updateBar(bars[1], u.mem, w ? w.mem_low : null, w ? w.mem_high : null, 'memory');
     const age = u.heartbeat_t ? Date.now() - u.heartbeat_t : null;
-    const stale = n.source !== 'kubernetes' && age !== null && age > STALE_HEARTBEAT_MS;
+    // Usage not refreshed within the policy's node_stale_after_s (gateway heartbeats, docker
+    // stats, metrics.k8s.io alike); a node that never reported any has no bars, not a stale mark.
+    const p = st.policy && st.policy.policy;
+    const staleMs = p && p.node_stale_after_s > 0 ? p.node_stale_after_s * 1000 : STALE_HEARTBEAT_MS;
+    const stale = age !== null && age > staleMs;
     e.classList.toggle('stale', stale);
-    $('.node-meta', e).textContent = n.arch + ' · ' + (n.cpu_capacity_m / 1000) + ' cpu · ' +
-      Math.round(n.mem_capacity_mb / 1024) + ' GiB' + (stale ? ' · no heartbeat for ' + ms(age) : '');
+    const meta = [];
+    if (n.arch) meta.push(n.arch);
+    if (n.cpu_capacity_m) meta.push(+(n.cpu_capacity_m / 1000).toFixed(1) + ' cpu');
+    if (n.mem_capacity_mb) meta.push(+(n.mem_capacity_mb / 1024).toFixed(1) + ' GiB');
+    if (n.unschedulable) meta.push('unschedulable');
+    if (stale) meta.push('usage not updated for ' + ms(age));
+    $('.node-meta', e).textContent = meta.join(' · ');
     // Devices this gateway sees now, strongest first; the one it serves in bold.
     const box = $('.devices', e);
     box.replaceChildren();
@@ -405,7 +429,18 @@
     else if (f.desired && !f.desired.node && f.desired.tier) stateText += ' → ' + f.desired.tier;
     if (f.restarts) stateText += ' · ' + f.restarts + ' restart(s)';
     $('.fn-state', e).textContent = stateText;
-    e.title = (f.desired && f.desired.reason ? f.desired.reason : '') + (where ? '' : ' (not placed)');
+    const tier = waitingTier(f);
+    e.title = (f.desired && f.desired.reason ? f.desired.reason : '') +
+      (tier ? ' (waiting for a ' + tier + ' node' + (f.node ? '; still on ' + f.node : '') + ')' : where ? '' : ' (not placed)');
+  }
+
+  // The tier a function waits on when its target names only a tier (the kubernetes
+  // scheduler picks the node) and no node of that tier runs it yet; otherwise null.
+  function waitingTier(f) {
+    const t = f.desired && !f.desired.node ? f.desired.tier : null;
+    if (!TIERS.includes(t)) return null;
+    const n = f.node ? st.nodes.get(f.node) : null;
+    return n && n.tier === t ? null : t;
   }
 
   function renderTiers() {
@@ -436,7 +471,10 @@
       const e = fnEl(f);
       renderFunction(e, f);
       const where = f.node || (f.desired && f.desired.node) || null;
-      const target = where && nodeEls.has(where) ? $('.functions', nodeEls.get(where)) : unplaced;
+      // A tier-only target (the kubernetes scheduler picks the node): on its tier until a node of it runs it.
+      const tier = waitingTier(f);
+      const target = tier ? $('[data-tier-functions="' + tier + '"]')
+        : where && nodeEls.has(where) ? $('.functions', nodeEls.get(where)) : unplaced;
       if (target === unplaced) anyUnplaced = true;
       if (e.parentElement !== target) {
         target.append(e);
@@ -504,7 +542,7 @@
   function renderMigrations() {
     const all = Array.from(st.migrations.values()).sort((a, b) => b.id - a.id);
     const rows = all.filter((m) => m.kind !== 'place').slice(0, SHOW_MIGRATIONS);
-    $('#migration-count').textContent = all.length ? rows.length + ' newest' : 'none yet';
+    $('#migration-count').textContent = rows.length ? 'newest ' + rows.length + ' (placements not listed)' : 'none yet';
     const body = $('#migrations tbody');
     const frag = document.createDocumentFragment();
     for (const m of rows) {
@@ -541,7 +579,7 @@
     const start = now - CHART_MINUTES * 60000;
     const ms_ = Array.from(st.migrations.values()).filter((m) => m.kind !== 'place' && migrationTime(m) >= start);
     // Migrations per minute, stacked by kind.
-    const W = 420, H = 150, L = 30, R = 8, T = 8, B = 20;
+    const W = 420, H = 150, L = 40, R = 8, T = 8, B = 20;
     const rate = $('#chart-rate');
     rate.replaceChildren();
     const buckets = Array.from({ length: CHART_MINUTES }, () => ({}));
@@ -568,8 +606,7 @@
         rate.append(r);
       }
     });
-    for (let i = 0; i <= CHART_MINUTES; i += 5)
-      rate.append(svg('text', { x: L + i * bw, y: H - 6, 'text-anchor': 'middle' }, i === CHART_MINUTES ? 'now' : '−' + (CHART_MINUTES - i) + ' min'));
+    timeAxis(rate, L, bw, H);
 
     // Durations, detected -> last step, on a log scale from 1 ms to 100 s.
     const dur = $('#chart-durations');
@@ -590,9 +627,16 @@
       dur.append(c);
       dots++;
     }
-    if (!dots) dur.append(svg('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'empty' }, 'no migration with a timeline yet'));
-    for (let i = 0; i <= CHART_MINUTES; i += 5)
-      dur.append(svg('text', { x: L + i * bw, y: H - 6, 'text-anchor': 'middle' }, i === CHART_MINUTES ? 'now' : '−' + (CHART_MINUTES - i) + ' min'));
+    if (!dots) dur.append(svg('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'empty' }, 'no roam, offload or move yet'));
+    timeAxis(dur, L, bw, H);
+  }
+
+  // The minutes under a chart; the last label ends at the right edge so it is not cut.
+  function timeAxis(chart, L, bw, H) {
+    for (let i = 0; i <= CHART_MINUTES; i += 5) {
+      const anchor = i === 0 ? 'start' : i === CHART_MINUTES ? 'end' : 'middle';
+      chart.append(svg('text', { x: L + i * bw, y: H - 6, 'text-anchor': anchor }, i === CHART_MINUTES ? 'now' : '−' + (CHART_MINUTES - i) + ' min'));
+    }
   }
 
   function renderLegends() {
