@@ -1,6 +1,7 @@
 #include "common/http_types.hpp"
 
 #include <algorithm>
+#include <string_view>
 
 namespace c4i::http {
 
@@ -21,6 +22,37 @@ int hex_value(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// Well-formed UTF-8 (RFC 3629, 4): shortest forms only, no surrogates
+// (U+D800..U+DFFF), nothing past U+10FFFF. Decoded names and query values are
+// text: bytes that are not UTF-8 never reach a handler (percent_decode fails).
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (b >= 0xC2 && b <= 0xDF) n = 1;
+    else if (b == 0xE0) { n = 2; lo = 0xA0; }
+    else if (b == 0xED) { n = 2; hi = 0x9F; }
+    else if (b >= 0xE1 && b <= 0xEF) n = 2;
+    else if (b == 0xF0) { n = 3; lo = 0x90; }
+    else if (b == 0xF4) { n = 3; hi = 0x8F; }
+    else if (b >= 0xF1 && b <= 0xF3) n = 3;
+    else return false;
+    if (s.size() - i <= n) return false;
+    const auto second = static_cast<unsigned char>(s[i + 1]);
+    if (second < lo || second > hi) return false;
+    for (std::size_t k = 2; k <= n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += n + 1;
+  }
+  return true;
 }
 }  // namespace
 
@@ -62,7 +94,7 @@ bool percent_decode(const std::string& in, std::string& out, bool plus_as_space)
       out.push_back(c);
     }
   }
-  return true;
+  return valid_utf8(out);
 }
 
 bool parse_query(const std::string& query, std::map<std::string, std::string>& out) {

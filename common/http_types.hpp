@@ -51,9 +51,9 @@ Response error_response(int status, const std::string& code, const std::string& 
 Response json_response(int status, const nlohmann::json& body);
 
 // Splits "a=1&b=x%20y" into a map (percent-decoding, '+' as space).
-// Returns false when an escape is malformed.
+// Returns false when an escape is malformed or a name or value is not UTF-8.
 bool parse_query(const std::string& query, std::map<std::string, std::string>& out);
-// Percent-decodes a path; false on a malformed escape or a decoded NUL.
+// Percent-decodes a path; false on a malformed escape, a decoded NUL or bytes that are not UTF-8.
 bool percent_decode(const std::string& in, std::string& out, bool plus_as_space = false);
 
 const char* reason_phrase(int status);

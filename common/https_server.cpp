@@ -259,7 +259,7 @@ asio::awaitable<void> Session::run() {
     Response resp;
     bool is_stream = false;
     std::size_t stream_route = 0;
-    if (!query_ok) resp = error_response(400, "bad_query", "malformed percent-escape in the query string");
+    if (!query_ok) resp = error_response(400, "bad_query", "malformed percent-escape or text that is not UTF-8 in the query string");
     else resp = server_.dispatch(req, stream_route, is_stream);
     if (is_stream) {
       co_await serve_stream(req, stream_route);

@@ -14,7 +14,9 @@ std::int64_t now_ms() {
 }
 
 bool valid_function_id(const std::string& id) {
-  if (id.empty() || id.size() > 128) return false;
+  // Ids name files and directories (function logs, state): ".", ".." and
+  // hidden names are never ids.
+  if (id.empty() || id.size() > 128 || id.front() == '.') return false;
   for (char c : id)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
   return true;
@@ -494,7 +496,7 @@ Result<json> State::create_template(const json& body, const std::string& by) {
   auto name_it = body.find("name");
   if (name_it == body.end() || !name_it->is_string()) return invalid("name: is required and must be a string");
   std::string name = name_it->get<std::string>();
-  if (!valid_function_id(name) || name.size() > 63) return invalid("name: must be 1..63 characters of A-Z a-z 0-9 - _ .");
+  if (!valid_function_id(name) || name.size() > 63) return invalid("name: must be 1..63 characters of A-Z a-z 0-9 - _ ., not starting with '.'");
   json spec = json::object();
   for (auto it = body.begin(); it != body.end(); ++it) {
     const std::string& k = it.key();
@@ -596,7 +598,7 @@ Result<json> State::create_function(const json& body, const std::string& by) {
   std::string id = default_function_id(tpl->get<std::string>(), device);
   if (auto i = body.find("id"); i != body.end()) {
     if (!i->is_string() || !valid_function_id(i->get<std::string>()))
-      return invalid("id: must be 1..128 characters of A-Z a-z 0-9 - _ .");
+      return invalid("id: must be 1..128 characters of A-Z a-z 0-9 - _ ., not starting with '.'");
     id = i->get<std::string>();
   }
   bool pinned = false;

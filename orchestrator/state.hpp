@@ -169,7 +169,7 @@ class State {
   Store& store_;
 };
 
-// Function ids are path segments: no ':' (custom verbs) and no '/'.
+// Function ids are path segments: no ':' (custom verbs), no '/', no leading '.'.
 bool valid_function_id(const std::string& id);
 // The default id of a template's function for a device: "<template>-<addr with '-'>".
 std::string default_function_id(const std::string& template_name, const std::string& device);

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <regex>
 
+#include "common/x509.hpp"
 #include "tests/orchestrator/harness.hpp"
 
 namespace c4i::testing {
@@ -51,18 +52,20 @@ std::vector<Operation> documented_operations() {
 bool is_mutating(const std::string& method) { return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE"; }
 
 TEST(ApiTokens, EveryMutatingOperationRefusesMissingWrongAndTooLowTokens) {
-  Orchestrator orch;
+  // With the fleet CA: gateway enrolment checks its own credentials.
+  Orchestrator orch("enrolment: {ca_cert: " + test_pki().ca() + ", ca_key: " + test_pki().dir + "/ca.key}\n");
   ASSERT_TRUE(orch.start()) << orch.log();
   const std::map<std::string, std::string> token_of = {
       {"viewer", kViewerToken}, {"operator", kOperatorToken}, {"admin", kAdminToken}};
   const std::map<std::string, std::string> role_below = {{"operator", "viewer"}, {"admin", "operator"}};
   auto ops = documented_operations();
   ASSERT_GE(ops.size(), 20u);
-  int mutating = 0, bearer_mutating = 0;
+  int mutating = 0, bearer_mutating = 0, non_bearer_mutating = 0;
   for (const auto& op : ops) {
     SCOPED_TRACE(op.id + " " + op.method + " " + op.path);
-    ASSERT_TRUE(op.role == "none" || op.role == "gateway" || token_of.count(op.role))
-        << "x-c4i-role must be none, gateway, viewer, operator or admin, got \"" << op.role << "\"";
+    ASSERT_TRUE(op.role == "none" || op.role == "gateway" || op.role == "bootstrap" || op.role == "enrolled" ||
+                token_of.count(op.role))
+        << "x-c4i-role must be none, gateway, bootstrap, enrolled, viewer, operator or admin, got \"" << op.role << "\"";
     // The watch stream answers 400 for an unknown kind after authorizing: no endless stream.
     std::string target = fill_path(op.path) + (op.id == "watch" ? "?kinds=bogus" : "");
     json body = is_mutating(op.method) ? json::object() : json(nullptr);
@@ -73,7 +76,24 @@ TEST(ApiTokens, EveryMutatingOperationRefusesMissingWrongAndTooLowTokens) {
       EXPECT_EQ(call(*anon, op.method, target, body).status, 200);
       continue;
     }
+    if (op.role == "bootstrap" || op.role == "enrolled") {
+      // Gateway enrolment (a well-formed CSR, so only the credential is wrong).
+      ++non_bearer_mutating;
+      json csr{{"csr", *x509::make_csr(*x509::generate_p256_key(), "gw-1")}};
+      auto none = call(*anon, op.method, target, csr);
+      EXPECT_EQ(none.status, 401) << none.raw;
+      // A user's bearer token is neither a bootstrap token nor a gateway certificate.
+      auto user = call(*orch.client(kAdminToken), op.method, target, csr);
+      EXPECT_EQ(user.status, 401) << user.raw;
+      if (op.role == "enrolled") {
+        // A fleet certificate that did not enrol (made by hand) does not renew.
+        auto manual = call(*orch.gateway("gw-2"), op.method, target, csr);
+        EXPECT_EQ(manual.status, 403) << manual.raw;
+      }
+      continue;
+    }
     if (op.role == "gateway") {
+      ++non_bearer_mutating;
       // No certificate (a token does not make a gateway): 401; another gateway's: 403; its own passes.
       EXPECT_EQ(call(*anon, op.method, target, body).status, 401);
       EXPECT_EQ(call(*orch.client(kAdminToken), op.method, target, body).status, 401);
@@ -105,7 +125,8 @@ TEST(ApiTokens, EveryMutatingOperationRefusesMissingWrongAndTooLowTokens) {
     EXPECT_TRUE(enough != 401 && enough != 403) << "role " << op.role << " got " << enough;
   }
   EXPECT_GE(mutating, 8);  // templates x2, functions x3, marks, policy, events
-  EXPECT_EQ(bearer_mutating, mutating - 1);
+  EXPECT_EQ(bearer_mutating, mutating - non_bearer_mutating);
+  EXPECT_EQ(non_bearer_mutating, 3);  // events, enrol, renew
   EXPECT_TRUE(orch.running());
 }
 
@@ -122,10 +143,12 @@ TEST(ApiTokens, TokensAreNeverWrittenToTheLogOrTheState) {
   // Debug logging and JSON lines: the most the orchestrator ever writes.
   Orchestrator orch("log: {format: json, level: debug}\n");
   ASSERT_TRUE(orch.start()) << orch.log();
-  orch.create_test_template("fn");
   auto op = orch.client(kOperatorToken);
   auto viewer = orch.client(kViewerToken);
   auto admin = orch.client(kAdminToken);
+  // Not the harness's test template: it hands the operator token to its
+  // functions in their environment, which the state then rightly keeps.
+  ASSERT_EQ(call(*admin, "POST", "/v1/templates", {{"name", "fn"}, {"command", {"/bin/sleep", "600"}}}).status, 201);
   auto wrong = orch.client(kWrongToken);
   for (int i = 0; i < 20; ++i) {
     char dev[18];

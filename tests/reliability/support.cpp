@@ -25,6 +25,12 @@ RunResult ip(const std::vector<std::string>& args) {
 }
 }  // namespace
 
+std::string NetnsPair::ip_path() {
+  for (const char* p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"})
+    if (access(p, X_OK) == 0) return p;
+  return "ip";
+}
+
 NetnsPair::NetnsPair() {
   // Names unique per test process: tests run in parallel (ctest -j).
   const std::string tag = std::to_string(getpid());
@@ -153,6 +159,28 @@ double write_enter_leave_capture(const std::string& path, int devices, double sp
   std::string bytes(file.begin(), file.end());
   write_file(path, bytes);
   return span;
+}
+
+void write_visits_capture(const std::string& path, const std::vector<Visit>& visits, int strong) {
+  using namespace c4i::discovery;
+  const std::int64_t t0 = 1'700'000'000'000'000;
+  sim::Advert adv;
+  adv.name = "HRM";
+  adv.services = {*Uuid::parse("180d")};
+  auto ad = sim::encode_ad(adv);
+  std::vector<std::uint8_t> file;
+  btsnoop::append_header(file, btsnoop::kDatalinkH4);
+  std::vector<std::uint8_t> noop{0x04, 0x0E, 0x04, 0x01, 0x01, 0x0C, 0x00};  // Command Complete: the replay's time 0
+  btsnoop::append_record(file, t0, 1, noop);
+  for (const auto& v : visits) {
+    BdAddr a;
+    BdAddr::parse(capture_device(v.device), a);
+    for (int k = 0; k < strong + 4; ++k) {
+      auto f = sim::encode_adv_report_event(a, 0, static_cast<std::int8_t>(k < strong ? -50 : -100), *ad);
+      btsnoop::append_record(file, t0 + static_cast<std::int64_t>((v.start_s + 0.5 * k) * 1e6), 1, *f);
+    }
+  }
+  write_file(path, std::string(file.begin(), file.end()));
 }
 
 std::unique_ptr<Child> start_discovery(const TempDir& dir, const DiscoveryOptions& o) {

@@ -32,8 +32,10 @@ class NetnsPair {
   const std::string& gw_ns() const { return gw_; }
   std::string orch_ip() const { return "10.213.7.1"; }
   std::string gw_ip() const { return "10.213.7.2"; }
-  // `ip netns exec <ns>`, to put in front of a command.
-  std::vector<std::string> exec_in(const std::string& ns) const { return {"ip", "netns", "exec", ns}; }
+  // `ip netns exec <ns>`, to put in front of a command (ip by its full
+  // path: Child execs without a PATH search).
+  std::vector<std::string> exec_in(const std::string& ns) const { return {ip_path(), "netns", "exec", ns}; }
+  static std::string ip_path();
   // Sets the gateway's end of the link down or up; false when ip failed.
   bool set_link(bool up);
 
@@ -71,6 +73,18 @@ class SmallTmpfs {
 double write_enter_leave_capture(const std::string& path, int devices, double spacing_s, int strong = 3,
                                  double first_s = 0.5);
 std::string capture_device(int i);
+
+// A capture whose clock may jump: `visits` are written in the order given
+// (not sorted by time), each one device's `strong` reports at -50 dBm every
+// 0.5 s from `start_s` (capture time, which may go back), then 4 at -100 dBm:
+// one device.seen and one device.lost per visit, as above. Replayed "@0" (as
+// fast as it reads) the daemon stamps each event with the capture's clock,
+// rebased to now: a gateway whose clock jumps.
+struct Visit {
+  int device = 0;
+  double start_s = 0;
+};
+void write_visits_capture(const std::string& path, const std::vector<Visit>& visits, int strong = 3);
 
 // A c4i-discovery for gateway `gw` (test PKI certificate) with the presence
 // settings the capture above needs; `prefix` runs it elsewhere (ip netns exec).
