@@ -102,7 +102,7 @@ bool KubeOrchestrator::start() {
                                 "--backend", "kubernetes"};
   std::map<std::string, std::string> env;
   if (service_account_dir.empty()) {
-    argv.insert(argv.end(), {"--kubeconfig", kubeconfig.empty() ? plane_.kubeconfig() : kubeconfig});
+    argv.insert(argv.end(), {"--kubeconfig", plane_.kubeconfig()});
   } else {
     const char* mount_sa =
         "set -e; mount -t tmpfs c4i-sa /run; d=/run/secrets/kubernetes.io/serviceaccount; mkdir -p $d; "

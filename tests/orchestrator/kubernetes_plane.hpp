@@ -54,7 +54,6 @@ class KubeOrchestrator {
   // namespace, so the machine's /run is untouched), and
   // KUBERNETES_SERVICE_HOST/PORT name the plane's apiserver.
   std::string service_account_dir;
-  std::string kubeconfig;               // the orchestrator's kubeconfig; empty: the plane's admin one
   bool start();
   std::optional<int> stop();
   std::string log() const { return child_ ? child_->err() : ""; }
