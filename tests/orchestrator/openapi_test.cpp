@@ -4,6 +4,7 @@
 // answers carry the Error schema. The document served is the file in the tree.
 #include <gtest/gtest.h>
 
+#include "common/x509.hpp"
 #include "tests/orchestrator/harness.hpp"
 
 namespace c4i::testing {
@@ -70,7 +71,8 @@ struct Recipe {
 };
 
 TEST(OpenApi, EveryDocumentedOperationAnswersAsDocumented) {
-  Orchestrator orch;
+  // With the fleet CA, so gateway enrolment answers too.
+  Orchestrator orch("enrolment: {ca_cert: " + test_pki().ca() + ", ca_key: " + test_pki().dir + "/ca.key}\n");
   ASSERT_TRUE(orch.start()) << orch.log();
   auto admin = orch.client(kAdminToken);
   auto served = call(*admin, "GET", "/v1/openapi.json");
@@ -92,12 +94,27 @@ TEST(OpenApi, EveryDocumentedOperationAnswersAsDocumented) {
   ASSERT_FALSE(mig["items"].empty());
   std::string mid = std::to_string(mig["items"][0]["id"].get<std::int64_t>());
   wait_for(*admin, "/readyz", [](const json& b) { return b.value("status", "") == "ready"; });
+  // Enrolment: a token for the enrol call, and gw-3 enrolled so its (test
+  // PKI) certificate may renew.
+  auto make_token = [&] {
+    auto t = call(*admin, "POST", "/v1/gateway-tokens", {{"ttl_s", 600}});
+    EXPECT_EQ(t.status, 201) << t.raw;
+    return t.body.value("token", "");
+  };
+  auto csr_for = [](const std::string& name) { return *x509::make_csr(*x509::generate_p256_key(), name); };
+  const std::string enrol_token = make_token();
+  ASSERT_EQ(call(*orch.client(""), "POST", "/v1/enrol", {{"csr", csr_for("gw-3")}, {"token", make_token()}}).status, 201);
 
   std::map<std::string, Recipe> recipes = {
       {"healthz", {"GET", "/healthz"}},
       {"readyz", {"GET", "/readyz"}},
       {"metrics", {"GET", "/metrics"}},
       {"openapi", {"GET", "/v1/openapi.json"}},
+      {"createGatewayToken", {"POST", "/v1/gateway-tokens", {{"ttl_s", 3600}, {"uses", 2}, {"labels", {{"zone", "a"}}}}}},
+      {"listGatewayTokens", {"GET", "/v1/gateway-tokens"}},
+      {"enrol", {"POST", "/v1/enrol", {{"csr", csr_for("gw-new")}, {"token", enrol_token}}, {}, ""}},
+      {"renewCertificate", {"POST", "/v1/enrol/renew", {{"csr", csr_for("gw-3")}}, {}, "cert:gw-3"}},
+      {"revokeGateway", {"POST", "/v1/gateways/gw-2:revoke"}},
       {"postEvents", {"POST", "/v1/gateways/gw-1/events", batch("gw-1", "b0", {seen(2, "aa:bb:cc:dd:ee:01", -61, unix_ms(), "refresh"), heartbeat(3, 0.2, 0.2, unix_ms())}), {}, "cert:gw-1"}},
       {"listNodes", {"GET", "/v1/nodes?tier=gateway&limit=1"}},
       {"getNode", {"GET", "/v1/nodes/gw-1"}},
