@@ -60,6 +60,9 @@ TEST(ApiTokens, EveryMutatingOperationRefusesMissingWrongAndTooLowTokens) {
   const std::map<std::string, std::string> role_below = {{"operator", "viewer"}, {"admin", "operator"}};
   auto ops = documented_operations();
   ASSERT_GE(ops.size(), 20u);
+  // /readyz is 503 until the control loop's first pass: walk a ready server.
+  ASSERT_TRUE(wait_until([&] { return call(*orch.client(""), "GET", "/readyz").status == 200; },
+                         std::chrono::seconds(30)));
   int mutating = 0, bearer_mutating = 0, non_bearer_mutating = 0;
   for (const auto& op : ops) {
     SCOPED_TRACE(op.id + " " + op.method + " " + op.path);
