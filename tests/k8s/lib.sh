@@ -33,7 +33,7 @@ c4i_missing_binaries() {
 c4i_free_port() {
   local used="${1:-/dev/null}" port
   for _ in $(seq 1 200); do
-    port=$(( 20000 + RANDOM % 30000 ))
+    port=$(( 20000 + RANDOM % 12000 ))  # below the ephemeral range (32768-): no client socket takes it
     grep -qx "$port" "$used" 2>/dev/null && continue
     # bash's /dev/tcp connect fails when nothing listens there.
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
