@@ -160,7 +160,10 @@ TEST(Soak, TwoHundredGatewaysRoamsAndOffloadsNoErrorsFlatMemory) {
   p["cooldown_s"] = 1;
   p["max_moves_per_minute"] = 0;
   p["lost_after_s"] = 3600;
-  p["node_stale_after_s"] = 60;
+  // Setup (2,000 functions) may take minutes with no heartbeat flowing: the
+  // gateways must not go stale meanwhile, or every function is offloaded
+  // and brought back down before the load even starts.
+  p["node_stale_after_s"] = 900;
   ASSERT_EQ(call(*op, "PUT", "/v1/policy", p, {{"If-Match", pol.headers["etag"]}}).status, 200);
   auto admin = s.orch.client(kAdminToken);
   ASSERT_EQ(call(*admin, "POST", "/v1/templates",
