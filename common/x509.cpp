@@ -304,4 +304,13 @@ Result<Issued> Ca::sign(std::string_view csr_pem, const std::string& name, std::
   return Issued{bio_text(out.get()), info_of(cert.get())};
 }
 
+std::string utc_text(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 }  // namespace c4i::x509

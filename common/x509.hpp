@@ -68,4 +68,8 @@ class Ca {
   std::string cert_pem_;
 };
 
+// A Unix time in ms as RFC 3339 UTC to the second ("2026-12-01T12:00:00Z"),
+// for the validity times in messages and logs.
+std::string utc_text(std::int64_t ms);
+
 }  // namespace c4i::x509

@@ -41,15 +41,6 @@ std::optional<std::string> slurp(const std::string& path) {
   return ss.str();
 }
 
-std::string utc(std::int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string errno_text() { return std::strerror(errno); }
 
 // Writes `data` to `path` with `mode` (whatever the umask), synced.
@@ -207,7 +198,7 @@ Status Identity::enrol() {
   if (auto s = store(*key, cert->first); !s) return s;
   cert_ = cert->second;
   spdlog::info("identity: enrolled as gateway {}: certificate {} valid until {} (renewal due at {})", cert_.common_name,
-               cert_.serial_hex, utc(cert_.not_after_ms), utc(renew_due_ms()));
+               cert_.serial_hex, x509::utc_text(cert_.not_after_ms), x509::utc_text(renew_due_ms()));
   return ok_status();
 }
 
@@ -226,7 +217,7 @@ Status Identity::renew() {
   const std::string old = cert_.serial_hex;
   cert_ = cert->second;
   spdlog::info("identity: renewed certificate {} of gateway {}: new certificate {} valid until {}", old,
-               cert_.common_name, cert_.serial_hex, utc(cert_.not_after_ms));
+               cert_.common_name, cert_.serial_hex, x509::utc_text(cert_.not_after_ms));
   return ok_status();
 }
 

@@ -37,15 +37,6 @@ int status_of(const std::string& code) {
   return it == status.end() ? 500 : it->second;
 }
 
-std::string utc(std::int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string random_hex(std::size_t bytes) {
   std::string raw(bytes, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
@@ -218,7 +209,7 @@ Response Enrolment::create_token(Request& req) {
         .run();
   });
   if (!st) return error_to_response(st.error());
-  spdlog::info("bootstrap token {} made by {}: {} use(s) until {}{}", id, by, uses_max, utc(expires),
+  spdlog::info("bootstrap token {} made by {}: {} use(s) until {}{}", id, by, uses_max, x509::utc_text(expires),
                gateway.empty() ? std::string() : ", for gateway " + gateway);
   json out{{"id", id},
            {"token", token},
@@ -284,7 +275,7 @@ Response Enrolment::enrol(Request& req) {
       uses_max = q.int64(4);
       expires = q.int64(5);
     }
-    if (expires <= now) return Error{"token_expired", "token: bootstrap token " + token_id + " expired at " + utc(expires)};
+    if (expires <= now) return Error{"token_expired", "token: bootstrap token " + token_id + " expired at " + x509::utc_text(expires)};
     if (uses >= uses_max)
       return Error{"token_used_up", "token: bootstrap token " + token_id + " was already used " + std::to_string(uses) +
                                         " of " + std::to_string(uses_max) + " time(s)"};
@@ -348,7 +339,7 @@ Response Enrolment::enrol(Request& req) {
   }
   metrics_.counter("c4i_gateway_certificates_issued_total", "Client certificates signed for gateways", {{"kind", "enrol"}}).inc();
   spdlog::info("gateway {} enrolled with bootstrap token {} from {}: certificate {} valid until {}", name, token_id,
-               req.remote_address, issued->info.serial_hex, utc(issued->info.not_after_ms));
+               req.remote_address, issued->info.serial_hex, x509::utc_text(issued->info.not_after_ms));
   return http::json_response(201, issued_json(name, *issued, ca_->cert_pem(), labels.is_object() ? labels : json::object()));
 }
 
@@ -391,7 +382,7 @@ Response Enrolment::renew(Request& req) {
   if (!st) return refuse(st.error(), "renewal");
   metrics_.counter("c4i_gateway_certificates_issued_total", "Client certificates signed for gateways", {{"kind", "renew"}}).inc();
   spdlog::info("gateway {} renewed its certificate {}: new certificate {} valid until {}", name, req.peer->serial_hex,
-               issued->info.serial_hex, utc(issued->info.not_after_ms));
+               issued->info.serial_hex, x509::utc_text(issued->info.not_after_ms));
   return http::json_response(201, issued_json(name, *issued, ca_->cert_pem(), labels));
 }
 
