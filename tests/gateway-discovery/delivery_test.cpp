@@ -22,6 +22,7 @@
 #include "common/https_server.hpp"
 #include "common/sqlite.hpp"
 #include "gateway-discovery/sim_wire.hpp"
+#include "tests/support/outbox.hpp"
 #include "tests/support/testlib.hpp"
 
 namespace c4i::discovery {
@@ -29,6 +30,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using c4i::testing::Child;
+using c4i::testing::outbox_state;
 using c4i::testing::TempDir;
 using c4i::testing::test_pki;
 using c4i::testing::wait_until;
@@ -208,19 +210,6 @@ std::string write_config(const TempDir& dir, std::uint16_t port, int heartbeat_s
                                  "delivery: {batch_max: 10, backoff_base_ms: 20, backoff_max_ms: 300, request_timeout_ms: 3000}\n"
                                  "heartbeat: {interval_s: " + std::to_string(heartbeat_s) + "}\n");
   return path;
-}
-
-// Reads the daemon's outbox from outside (WAL lets a reader in): next seq and pending count.
-std::pair<std::int64_t, std::int64_t> outbox_state(const std::string& path) {
-  auto db = sqlite::Db::open(path);
-  if (!db) return {-1, -1};
-  auto a = db->prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'next_seq'");
-  auto b = db->prepare("SELECT count(*) FROM outbox");
-  if (!a || !b) return {-1, -1};
-  auto ra = a->step();
-  auto rb = b->step();
-  if (!ra || !*ra || !rb || !*rb) return {-1, -1};
-  return {a->int64(0), b->int64(0)};
 }
 
 // Checks the orchestrator's view: seq 1..n once each, in order, one boot_id,

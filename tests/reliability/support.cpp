@@ -230,18 +230,6 @@ std::optional<DeviceRow> device_row(const std::string& db_path, const std::strin
   return DeviceRow{q->int64(0), q->text(1)};
 }
 
-std::pair<std::int64_t, std::int64_t> outbox_state(const std::string& path) {
-  auto db = sqlite::Db::open(path);
-  if (!db) return {-1, -1};
-  auto a = db->prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'next_seq'");
-  auto b = db->prepare("SELECT count(*) FROM outbox");
-  if (!a || !b) return {-1, -1};
-  auto ra = a->step();
-  auto rb = b->step();
-  if (!ra || !*ra || !rb || !*rb) return {-1, -1};
-  return {a->int64(0), b->int64(0)};
-}
-
 std::string integrity(const std::string& db_path) {
   auto db = sqlite::Db::open(db_path);
   if (!db) return "cannot open: " + db.error().message;

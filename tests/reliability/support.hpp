@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/orchestrator/harness.hpp"
+#include "tests/support/outbox.hpp"
 #include "tests/support/testlib.hpp"
 
 namespace c4i::testing {
@@ -114,8 +115,6 @@ struct DeviceRow {
   std::string state;
 };
 std::optional<DeviceRow> device_row(const std::string& db_path, const std::string& addr);
-// The outbox: next seq to give and events waiting (-1, -1 when unreadable).
-std::pair<std::int64_t, std::int64_t> outbox_state(const std::string& path);
 // PRAGMA integrity_check of a database file ("ok" when sound).
 std::string integrity(const std::string& db_path);
 
