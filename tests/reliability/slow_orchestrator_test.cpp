@@ -36,14 +36,8 @@ using namespace std::chrono_literals;
 class DelayingProxy {
  public:
   explicit DelayingProxy(std::uint16_t target) : target_(target) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd_, 64) != 0) return;
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    fd_ = listen_loopback(&port_);
+    if (fd_ < 0) return;
     acceptor_ = std::thread([this] {
       while (!stop_) {
         pollfd p{fd_, POLLIN, 0};

@@ -131,4 +131,7 @@ void expect_capture_delivered_once_in_order(const std::string& db_path, const st
 std::string read_log(const Child& c);
 int count_occurrences(const std::string& text, const std::string& needle);
 
+// A TCP listener on 127.0.0.1 at a free port (SO_REUSEADDR, backlog 64): its fd, or -1.
+int listen_loopback(std::uint16_t* port);
+
 }  // namespace c4i::testing
