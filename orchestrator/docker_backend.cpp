@@ -234,6 +234,13 @@ std::string DockerBackend::choose_node(const std::string& tier, const std::vecto
   return least_loaded_node(nodes, placed, tier, exclude);
 }
 
+// The labels of a function's containers: which function, device, node,
+// template and orchestrator (owner) they belong to, and their role.
+json DockerBackend::labels(const FunctionSpec& spec, const std::string& node, const char* role) const {
+  return {{kFunctionLabel, spec.id}, {kDeviceLabel, spec.device},           {kNodeLabel, node},
+          {kOwnerLabel, options_.owner}, {kTemplateLabel, spec.template_name}, {kRoleLabel, role}};
+}
+
 json DockerBackend::container_config(const FunctionSpec& spec, const Engine& e, const docker::ImageRef& ref) const {
   std::map<std::string, std::string> env = options_.env;
   for (const auto& [k, v] : spec.env) env[k] = v;
@@ -250,13 +257,7 @@ json DockerBackend::container_config(const FunctionSpec& spec, const Engine& e, 
   for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
   json c = {{"Image", ref.str()},
             {"Env", envs},
-            {"Labels",
-             {{kFunctionLabel, spec.id},
-              {kDeviceLabel, spec.device},
-              {kNodeLabel, e.cfg.node.name},
-              {kOwnerLabel, options_.owner},
-              {kTemplateLabel, spec.template_name},
-              {kRoleLabel, "function"}}},
+            {"Labels", labels(spec, e.cfg.node.name, "function")},
             // Without a reader, the stream is the function's stdin (it can be attached).
             {"OpenStdin", !reader},
             {"StdinOnce", false},
@@ -286,13 +287,7 @@ json DockerBackend::reader_config(const FunctionSpec& spec, const Engine& e, con
   json c = {{"Image", rc.image.empty() ? ref.str() : rc.image},
             {"Entrypoint", argv},
             {"Env", envs},
-            {"Labels",
-             {{kFunctionLabel, spec.id},
-              {kDeviceLabel, spec.device},
-              {kNodeLabel, e.cfg.node.name},
-              {kOwnerLabel, options_.owner},
-              {kTemplateLabel, spec.template_name},
-              {kRoleLabel, "reader"}}},
+            {"Labels", labels(spec, e.cfg.node.name, "reader")},
             {"HostConfig",
              {{"NetworkMode", rc.network},
               // It exits when the function's socket is not there yet, or when the function restarts.

@@ -127,6 +127,7 @@ class DockerBackend final : public Backend {
   Engine* engine(const std::string& node);
   std::string arch_of(const Engine& e) const;
   std::string choose_node(const std::string& tier, const std::vector<std::string>& exclude) const;
+  nlohmann::json labels(const FunctionSpec& spec, const std::string& node, const char* role) const;
   nlohmann::json container_config(const FunctionSpec& spec, const Engine& e, const docker::ImageRef& ref) const;
   nlohmann::json reader_config(const FunctionSpec& spec, const Engine& e, const docker::ImageRef& ref) const;
   // Pulls `ref` for `arch` onto `e` unless it has it.
