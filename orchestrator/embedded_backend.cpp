@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -137,6 +138,12 @@ Result<pid_t> EmbeddedBackend::spawn(const FunctionSpec& spec, const std::string
     if (null_fd >= 0) dup2(null_fd, 0);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
+    // Nothing of ours crosses exec: not the listening socket (a function's
+    // child outliving us would hold our port), not the database. Asio and
+    // SQLite do not open everything close-on-exec; the error pipe is.
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+      for (int fd = 3; fd < 4096; ++fd)
+        if (fd != pipefd[1]) close(fd);
     execvpe(argv[0], argv.data(), envp.data());
     int err = errno;
     ssize_t w = write(pipefd[1], &err, sizeof err);

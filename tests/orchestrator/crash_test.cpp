@@ -196,3 +196,56 @@ TEST(CrashSafety, KillNineAtRandomMomentsLosesNothingAndNeverRunsAFunctionTwice)
 
 }  // namespace
 }  // namespace c4i::testing
+
+namespace c4i::testing {
+namespace {
+
+// A function gets stdin, stdout and stderr from us and nothing else: not the
+// listening socket, not the database. Otherwise a child the function left
+// behind (it outlives a kill -9 of the orchestrator: only the function
+// itself dies with us) would hold our port, and the restart could not listen.
+TEST(CrashSafety, FunctionsInheritNoDescriptorSoTheirChildrenCannotHoldOurPort) {
+  Orchestrator orch;
+  ASSERT_TRUE(orch.start()) << orch.log();
+  const auto port = orch.port();
+  orch.launch_with({}, {"--listen", "127.0.0.1:" + std::to_string(port)});
+  auto admin = orch.client(kAdminToken);
+  ASSERT_EQ(call(*admin, "POST", "/v1/templates",
+                 {{"name", "fds"},
+                  {"command", {"/bin/sh", "-c", "ls /proc/$$/fd | tr '\\n' ' '; echo; sleep 1000 & exec sleep 1001"}},
+                  {"cpu_m", 10},
+                  {"mem_mb", 8}})
+                .status,
+            201);
+  ASSERT_EQ(call(*orch.gateway("gw-1"), "POST", "/v1/gateways/gw-1/events", batch("gw-1", "b", {seen(1, device(0), -50, unix_ms())})).status, 200);
+  ASSERT_EQ(call(*orch.client(kOperatorToken), "POST", "/v1/functions", {{"template", "fds"}, {"device", device(0)}, {"id", "fds"}}).status, 201);
+  const std::string log = orch.state_dir() + "/logs/fds.log";
+  std::string fds;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::ifstream in(log);
+        return std::getline(in, fds) && !fds.empty();
+      },
+      std::chrono::seconds(20)))
+      << orch.log();
+  // ls's own view of the directory: sh's 0, 1, 2 and nothing else.
+  EXPECT_EQ(fds, "0 1 2 ");
+  ASSERT_TRUE(wait_until([&] { return function_processes(orch.state_dir())["fds"].size() == 1; }, std::chrono::seconds(10)));
+
+  // kill -9: `sleep 1001` dies with us, `sleep 1000` lives on. The restart
+  // listens on the same port and sweeps it away.
+  orch.kill9();
+  ASSERT_TRUE(orch.start()) << orch.log();
+  EXPECT_EQ(orch.port(), port);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto p = function_processes(orch.state_dir())["fds"];
+        return p.size() == 1;
+      },
+      std::chrono::seconds(20)))
+      << orch.log();
+  EXPECT_EQ(orch.stop(), 0);
+}
+
+}  // namespace
+}  // namespace c4i::testing
