@@ -136,6 +136,10 @@ class Backend {
   // True when the backend places a tier target itself (the kubernetes
   // scheduler): offloads to edge or cloud then name the tier, not a node.
   virtual bool schedules_tiers() const { return false; }
+  // How many apply()/stop() calls, for different functions, the backend takes
+  // at once from the control loop's workers. 1: it is not thread-safe, and
+  // only the control loop's thread calls it (migrations run one by one).
+  virtual std::size_t parallel_applies() const { return 1; }
   virtual Result<std::vector<BackendNode>> list_nodes() = 0;
   // Idempotent: applying the target an instance already has changes nothing.
   // `exclude` lists nodes a tier target must not use (overloaded ones).

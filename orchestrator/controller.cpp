@@ -48,7 +48,12 @@ Controller::Controller(State& state, Backend& backend, metrics::Registry& metric
 
 Controller::~Controller() { stop(); }
 
-void Controller::start() { thread_ = std::thread([this] { loop(); }); }
+void Controller::start() {
+  std::size_t n = std::min<std::size_t>(backend_.parallel_applies(), 256);
+  if (n > 1)
+    for (std::size_t i = 0; i < n; ++i) workers_.emplace_back([this] { worker(); });
+  thread_ = std::thread([this] { loop(); });
+}
 
 void Controller::stop() {
   {
@@ -57,6 +62,77 @@ void Controller::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    // Jobs not started are dropped: their migrations stay open in the store
+    // and are taken up again by the next start.
+    std::lock_guard lock(jobs_mu_);
+    jobs_stop_ = true;
+    jobs_.clear();
+  }
+  jobs_cv_.notify_all();
+  for (auto& w : workers_)
+    if (w.joinable()) w.join();
+  workers_.clear();
+}
+
+void Controller::worker() {
+  while (true) {
+    Job job;
+    {
+      std::unique_lock lock(jobs_mu_);
+      jobs_cv_.wait(lock, [&] { return jobs_stop_ || !jobs_.empty(); });
+      if (jobs_stop_) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    try {
+      execute(job.migration, job.function);
+    } catch (const std::exception& e) {
+      spdlog::error("migration {} of {}: {}", job.migration.id, job.migration.function, e.what());
+      metrics_.counter("c4i_control_errors_total", "Control loop passes that failed").inc();
+    }
+    {
+      std::lock_guard lock(jobs_mu_);
+      in_flight_.erase(job.migration.function);
+      finished_at_[job.migration.function] = generation_;
+    }
+    wake();  // the function's next step (or a later decision) is taken in the next pass
+  }
+}
+
+void Controller::run_migrations(const WorldSnapshot& w, std::uint64_t generation) {
+  std::int64_t now = now_ms();
+  std::map<std::string, const FunctionRow*> functions;
+  for (const auto& f : w.functions) functions[f.id] = &f;
+  if (workers_.empty()) {
+    for (const auto& m : w.open_migrations)
+      if (auto f = functions.find(m.function); f != functions.end()) execute(m, *f->second);
+    return;
+  }
+  std::size_t handed = 0;
+  std::vector<std::pair<const OpenMigration*, const FunctionRow*>> here;
+  {
+    std::lock_guard lock(jobs_mu_);
+    std::erase_if(finished_at_, [&](const auto& kv) { return kv.second < generation; });
+    for (const auto& m : w.open_migrations) {
+      auto f = functions.find(m.function);
+      if (f == functions.end()) continue;  // deleted: the delete cancelled it
+      if (m.state == "failed" && m.next_retry_ms && *m.next_retry_ms > now) continue;
+      if (in_flight_.count(m.function) || finished_at_.count(m.function)) continue;
+      // Applied and waiting for its instance to start: a look at the
+      // backend's cache, done here (a worker would only find it unchanged
+      // and wake the loop again).
+      if (m.state == "applying" && m.applied) {
+        here.emplace_back(&m, f->second);
+        continue;
+      }
+      in_flight_.insert(m.function);
+      jobs_.push_back(Job{m, *f->second});
+      ++handed;
+    }
+  }
+  if (handed) jobs_cv_.notify_all();
+  for (const auto& [m, f] : here) execute(*m, *f);
 }
 
 void Controller::wake() {
@@ -89,6 +165,7 @@ std::int64_t Controller::retry_at(int attempts) {
   auto d = options_.retry_base.count() * (1LL << std::min(std::max(attempts - 1, 0), 20));
   d = std::min<std::int64_t>(d, options_.retry_max.count());
   std::uniform_int_distribution<std::int64_t> jitter(d / 2, d);
+  std::lock_guard lock(rng_mu_);
   return now_ms() + jitter(rng_);
 }
 
@@ -258,13 +335,9 @@ bool Controller::decide(const WorldSnapshot& w, std::int64_t now) {
   return true;
 }
 
-void Controller::execute(const OpenMigration& m, const WorldSnapshot& w) {
+void Controller::execute(const OpenMigration& m, const FunctionRow& f) {
   std::int64_t now = now_ms();
   if (m.state == "failed" && m.next_retry_ms && *m.next_retry_ms > now) return;
-  const FunctionRow* f = nullptr;
-  for (const auto& x : w.functions)
-    if (x.id == m.function) f = &x;
-  if (!f) return;  // deleted: the delete cancelled it
   if (m.kind == "undeploy") {
     if (auto s = backend_.stop(m.function); !s) {
       (void)state_.migration_failed(m.id, "applied", s.error().message, retry_at(m.attempts + 1));
@@ -287,7 +360,10 @@ void Controller::execute(const OpenMigration& m, const WorldSnapshot& w) {
     }
     if (st.state != InstanceState::absent) return;  // still starting (backoff)
   }
-  auto r = backend_.apply(spec_of(*f), m.to, {});
+  auto call_start = std::chrono::steady_clock::now();
+  auto r = backend_.apply(spec_of(f), m.to, {});
+  metrics_.histogram("c4i_backend_apply_seconds", "Time a backend's apply() of a migration takes")
+      .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - call_start).count());
   if (!r) {
     std::string step = failed_step_of(r.error());
     std::int64_t next = retry_at(m.attempts + 1);
@@ -308,7 +384,10 @@ void Controller::execute(const OpenMigration& m, const WorldSnapshot& w) {
   if (r->scheduled_ms) steps["scheduled"] = r->scheduled_ms;  // kubernetes: known later, through status()
   if (r->started_ms) steps["started"] = *r->started_ms;
   steps.insert(r->steps.begin(), r->steps.end());  // the backend's finer steps (docker: stopped, pulled, created)
+  auto write_start = std::chrono::steady_clock::now();
   (void)state_.migration_step(m.id, steps, r->started_ms ? "done" : "applying", r->node);
+  metrics_.histogram("c4i_migration_write_seconds", "Time to record a migration's applied steps durably")
+      .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count());
   if (r->started_ms) {
     metrics_.counter("c4i_migrations_completed_total", "Migrations carried out", {{"kind", m.kind}}).inc();
     metrics_.histogram("c4i_migration_decided_to_started_seconds", "From decided to started, per migration")
@@ -320,6 +399,7 @@ void Controller::reconcile(const WorldSnapshot& w) {
   std::set<std::string> open;
   for (const auto& m : w.open_migrations) open.insert(m.function);
   std::set<std::string> wanted;
+  std::vector<Observation> observed;
   for (const auto& f : w.functions) {
     bool should_run = !f.placement_kind.empty() && f.placement_kind != "undeploy" &&
                       (!f.desired.node.empty() || !f.desired.tier.empty());
@@ -340,8 +420,10 @@ void Controller::reconcile(const WorldSnapshot& w) {
                                                           : to_string(st.state);
     if (state != f.state || st.node != f.node || st.restarts != f.restarts || st.last_exit != f.last_exit ||
         st.started_ms != f.started_ms)
-      (void)state_.function_observed(f.id, state, st.node, st.restarts, st.last_exit, st.started_ms);
+      observed.push_back(Observation{f.id, state, st.node, st.restarts, st.last_exit, st.started_ms});
   }
+  if (auto s = state_.functions_observed(observed); !s)
+    spdlog::warn("recording what {} function(s) do failed: {}", observed.size(), s.error().message);
   for (const auto& id : backend_.instances()) {
     if (wanted.count(id) || open.count(id)) continue;
     spdlog::info("function {} should not run: stopping it", id);
@@ -350,24 +432,48 @@ void Controller::reconcile(const WorldSnapshot& w) {
 }
 
 void Controller::pass() {
+  // Where a pass spends its time, per phase (c4i_control_phase_seconds).
+  auto t0 = std::chrono::steady_clock::now();
+  auto phase_done = [&](const char* phase) {
+    auto t = std::chrono::steady_clock::now();
+    metrics_.histogram("c4i_control_phase_seconds", "Time a control loop pass spends per phase", {{"phase", phase}})
+        .observe(std::chrono::duration<double>(t - t0).count());
+    t0 = t;
+  };
   backend_.poll();
+  phase_done("poll");
   std::int64_t now = now_ms();
+  // Numbers the snapshot about to be read (see finished_at_).
+  auto next_snapshot = [this] {
+    std::lock_guard lock(jobs_mu_);
+    return ++generation_;
+  };
+  auto generation = next_snapshot();
   auto w = state_.snapshot();
   if (!w) {
     spdlog::error("control loop: reading state failed: {}", w.error().message);
     return;
   }
+  phase_done("snapshot");
   // Decisions recorded are acted on in the same pass, from a fresh snapshot.
-  if (decide(*w, now)) {
+  bool decided = decide(*w, now);
+  phase_done("decide");
+  if (decided) {
+    generation = next_snapshot();
     w = state_.snapshot();
     if (!w) return;
+    phase_done("snapshot");
   }
   if (!w->open_migrations.empty()) {
-    for (const auto& m : w->open_migrations) execute(m, *w);
-    w = state_.snapshot();
-    if (!w) return;
+    run_migrations(*w, generation);
+    if (workers_.empty()) {
+      w = state_.snapshot();
+      if (!w) return;
+    }
+    phase_done("migrations");
   }
   reconcile(*w);
+  phase_done("reconcile");
   passes_++;
   metrics_.counter("c4i_control_passes_total", "Control loop passes completed").inc();
   ready_ = true;

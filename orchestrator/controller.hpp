@@ -6,16 +6,26 @@
 // migration's timeline), retries failed steps with backoff, restarts what
 // should run and does not, and stops what should not run. It wakes on every
 // committed change (wake()) and at least every reconcile interval.
+//
+// A backend that takes several apply() calls at once (kubernetes: one
+// round trip to the apiserver each) gets them from a pool of workers: the
+// loop hands each due migration to a worker (at most one per function at a
+// time) and goes on deciding, so a burst of roams is decided in one pass and
+// applied side by side, and a slow apply never delays the next decision.
+// Other backends run migrations on the loop's own thread, one by one.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/metrics.hpp"
 #include "orchestrator/backend.hpp"
@@ -53,7 +63,10 @@ class Controller {
   void loop();
   void pass();
   bool decide(const WorldSnapshot& w, std::int64_t now);  // true when it recorded moves
-  void execute(const OpenMigration& m, const WorldSnapshot& w);
+  void execute(const OpenMigration& m, const FunctionRow& f);
+  // Hands the snapshot's due migrations to the workers, or runs them here.
+  void run_migrations(const WorldSnapshot& w, std::uint64_t generation);
+  void worker();
   void reconcile(const WorldSnapshot& w);
   std::int64_t retry_at(int attempts);
 
@@ -71,7 +84,24 @@ class Controller {
   std::mutex planner_mu_;  // guards planner_ (the loop and check_move)
   std::optional<placement::Planner> planner_;
   std::int64_t planner_policy_version_ = -1;
+  std::mutex rng_mu_;
   std::mt19937_64 rng_{std::random_device{}()};
+
+  // Workers (parallel backends only).
+  struct Job {
+    OpenMigration migration;
+    FunctionRow function;
+  };
+  std::mutex jobs_mu_;
+  std::condition_variable jobs_cv_;
+  std::deque<Job> jobs_;
+  bool jobs_stop_ = false;
+  std::set<std::string> in_flight_;  // functions a worker holds
+  // Snapshots are numbered; a function a worker finished with at or after
+  // snapshot N began may look open in N while it is done: not handed out again from N.
+  std::uint64_t generation_ = 0;
+  std::map<std::string, std::uint64_t> finished_at_;
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace c4i::orchestrator

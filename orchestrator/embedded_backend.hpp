@@ -8,13 +8,18 @@
 // Children die with the orchestrator (PR_SET_PDEATHSIG), so after a crash
 // the control loop starts from a clean slate and reconciles; leftovers that
 // escaped (marked by C4I_OWNER in their environment) are killed at start-up.
-// Not thread-safe: the control loop owns it.
+//
+// Thread-safe: the control loop's workers apply and stop different functions
+// at once; the slow part of a move (stopping the old process, fork and exec
+// of the new one) runs outside the lock that guards the instance table, so
+// the loop's own calls (poll, status) never wait behind a move.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -32,6 +37,7 @@ struct EmbeddedOptions {
   std::chrono::milliseconds stop_grace{3000};
   std::chrono::milliseconds restart_base{200};
   std::chrono::milliseconds restart_max{10'000};
+  std::size_t apply_concurrency = 4;  // moves carried out at once
 };
 
 class EmbeddedBackend final : public Backend {
@@ -40,6 +46,7 @@ class EmbeddedBackend final : public Backend {
   ~EmbeddedBackend() override;  // stops every instance
 
   std::string name() const override { return "embedded"; }
+  std::size_t parallel_applies() const override { return options_.apply_concurrency; }
   Result<std::vector<BackendNode>> list_nodes() override;
   Result<ApplyResult> apply(const FunctionSpec& spec, const Target& target,
                             const std::vector<std::string>& exclude) override;
@@ -67,9 +74,13 @@ class EmbeddedBackend final : public Backend {
   };
   Result<pid_t> spawn(const FunctionSpec& spec, const std::string& node);
   void terminate(pid_t pid);
+  // Under mu_.
   std::string choose_node(const std::string& tier, const std::vector<std::string>& exclude) const;
 
   EmbeddedOptions options_;
+  mutable std::mutex mu_;
+  // Functions with a process (or one in backoff). One that is being moved is
+  // absent for the move's duration: its process is the mover's to stop.
   std::map<std::string, Instance> instances_;
 };
 

@@ -43,8 +43,26 @@ bool same_nodes(const std::vector<BackendNode>& a, const std::vector<BackendNode
 const char* kSelector = "app.kubernetes.io/managed-by=cloud4iot";
 }  // namespace
 
-KubernetesBackend::KubernetesBackend(KubernetesOptions options)
-    : options_(std::move(options)), client_(options_.endpoint) {}
+KubernetesBackend::KubernetesBackend(KubernetesOptions options) : options_(std::move(options)) {
+  options_.apply_concurrency = std::max<std::size_t>(options_.apply_concurrency, 1);
+}
+
+KubernetesBackend::PooledClient KubernetesBackend::client() {
+  {
+    std::lock_guard lock(clients_mu_);
+    if (!idle_clients_.empty()) {
+      auto c = std::move(idle_clients_.back());
+      idle_clients_.pop_back();
+      return PooledClient(*this, std::move(c));
+    }
+  }
+  return PooledClient(*this, std::make_unique<k8s::Client>(options_.endpoint));
+}
+
+KubernetesBackend::PooledClient::~PooledClient() {
+  std::lock_guard lock(b_.clients_mu_);
+  b_.idle_clients_.push_back(std::move(c_));
+}
 
 KubernetesBackend::~KubernetesBackend() { stop_watches(); }
 
@@ -124,7 +142,7 @@ std::string KubernetesBackend::deployment_path(const std::string& name) const {
 
 Status KubernetesBackend::start() {
   // The namespace must exist: say so at start rather than at the first move.
-  auto ns = client_.call("GET", "/api/v1/namespaces/" + options_.ns);
+  auto ns = client()->call("GET", "/api/v1/namespaces/" + options_.ns);
   if (!ns) return Error{"unreachable", "kubernetes (" + options_.endpoint.description + "): " + ns.error().message};
   if (ns->status != 200)
     return Error{"invalid_config", "kubernetes namespace " + options_.ns + ": HTTP " + std::to_string(ns->status) + " " +
@@ -341,7 +359,7 @@ Result<ApplyResult> KubernetesBackend::apply(const FunctionSpec& spec, const Tar
   if (!manifest) return manifest.error();
   // Server-side apply (KEP-555): we own every field we send; force takes
   // fields another manager (kubectl edit) set, as the orchestrator decides placement.
-  auto r = client_.call("PATCH", deployment_path(p.name) + "?fieldManager=" + k8s::kFieldManager + "&force=true",
+  auto r = client()->call("PATCH", deployment_path(p.name) + "?fieldManager=" + k8s::kFieldManager + "&force=true",
                         manifest->dump(), "application/apply-patch+yaml");
   if (!r) return Error{r.error().code, "apply deployment " + p.name + ": " + r.error().message};
   if (r->status != 200 && r->status != 201) {
@@ -387,7 +405,7 @@ Status KubernetesBackend::stop(const std::string& function_id) {
   }
   // Foreground: the Deployment goes only after its pods, so a later apply
   // under the same name cannot start a pod beside a terminating one.
-  auto r = client_.call("DELETE", deployment_path(name), R"({"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Foreground"})",
+  auto r = client()->call("DELETE", deployment_path(name), R"({"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Foreground"})",
                         "application/json");
   if (!r) return Error{r.error().code, "delete deployment " + name + ": " + r.error().message};
   if (r->status != 200 && r->status != 202 && r->status != 404)

@@ -18,8 +18,11 @@
 // shares of each node's allocatable. A cluster that does not serve it (404)
 // is said once in the log, and CPU and memory then come from the gateways'
 // heartbeats only; both sources write the same node usage, the newest wins.
-// apply/stop/list_nodes run on the control loop's thread (one connection);
-// the watches and the usage poller on their own threads; the cache under a mutex.
+// apply/stop run on the control loop's workers, up to `apply_concurrency`
+// at once, each on a connection of its own from a pool (one server-side
+// apply is one round trip, so a fleet's roams go out side by side instead
+// of queueing on one connection); the watches and the usage poller run on
+// their own threads; the cache is under a mutex.
 #pragma once
 
 #include <chrono>
@@ -48,6 +51,7 @@ struct KubernetesOptions {
   std::string orchestrator_url;   // given to the reader for its first_data mark
   std::chrono::milliseconds sync_timeout{30'000};
   std::chrono::milliseconds usage_interval{10'000};  // metrics.k8s.io poll; 0: never
+  std::size_t apply_concurrency = 16;  // apply/stop calls in flight at once (connections in the pool)
 };
 
 class KubernetesBackend final : public Backend {
@@ -68,6 +72,7 @@ class KubernetesBackend final : public Backend {
 
   std::string name() const override { return "kubernetes"; }
   bool schedules_tiers() const override { return true; }
+  std::size_t parallel_applies() const override { return options_.apply_concurrency; }
   Result<std::vector<BackendNode>> list_nodes() override;
   Result<ApplyResult> apply(const FunctionSpec& spec, const Target& target,
                             const std::vector<std::string>& exclude) override;
@@ -107,8 +112,24 @@ class KubernetesBackend final : public Backend {
   void poll_usage_loop();
   void poll_usage_once(k8s::Client& client);
 
+  // A connection from the pool (a new one when none is idle), given back on scope exit.
+  class PooledClient {
+   public:
+    PooledClient(KubernetesBackend& b, std::unique_ptr<k8s::Client> c) : b_(b), c_(std::move(c)) {}
+    PooledClient(const PooledClient&) = delete;
+    PooledClient& operator=(const PooledClient&) = delete;
+    ~PooledClient();
+    k8s::Client* operator->() { return c_.get(); }
+
+   private:
+    KubernetesBackend& b_;
+    std::unique_ptr<k8s::Client> c_;
+  };
+  PooledClient client();
+
   KubernetesOptions options_;
-  k8s::Client client_;  // the control loop's connection
+  std::mutex clients_mu_;
+  std::vector<std::unique_ptr<k8s::Client>> idle_clients_;
 
   std::mutex mu_;
   std::map<std::string, BackendNode> nodes_;

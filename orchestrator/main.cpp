@@ -97,6 +97,11 @@ int main(int argc, char** argv) {
   app.add_option("--usage-interval-ms", usage_interval_ms,
                  "kubernetes: how often node usage is read from metrics.k8s.io (0: never)")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{3'600'000}));
+  std::size_t apply_concurrency = 0;
+  app.add_option("--apply-concurrency", apply_concurrency,
+                 "migrations carried out at once: kubernetes Deployment writes (one connection each, default 16) "
+                 "or embedded process moves (default 4); docker: 1")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
   auto* hash = app.add_subcommand("hash-token", "print the sha256 hash of a token for the token file");
   std::string token_arg;
   hash->add_option("token", token_arg, "the token (default: one line from stdin)");
@@ -224,6 +229,7 @@ int main(int argc, char** argv) {
     ko.endpoint = *kube_endpoint;
     ko.ns = kube_namespace;
     ko.usage_interval = std::chrono::milliseconds(usage_interval_ms);
+    if (apply_concurrency) ko.apply_concurrency = apply_concurrency;
     ko.reader_image = reader_image;
     ko.orchestrator_url = url;
     kubernetes = std::make_unique<KubernetesBackend>(ko);
@@ -233,6 +239,7 @@ int main(int argc, char** argv) {
     }
   } else {
     EmbeddedOptions eo;
+    if (apply_concurrency) eo.apply_concurrency = apply_concurrency;
     eo.nodes = topology_nodes;
     eo.owner = owner;
     eo.log_dir = s.state_dir + "/logs";

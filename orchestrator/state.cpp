@@ -1012,16 +1012,25 @@ Status State::migration_failed(std::int64_t id, const std::string& step, const s
 
 Status State::function_observed(const std::string& id, const std::string& state, const std::string& node, int restarts,
                                 const std::string& last_exit, std::optional<std::int64_t> started_ms) {
+  return functions_observed({Observation{id, state, node, restarts, last_exit, started_ms}});
+}
+
+Status State::functions_observed(const std::vector<Observation>& observations) {
+  if (observations.empty()) return ok_status();
   return store_.write([&](Conn& c) -> Status {
-    if (auto s = run(c,
-                     "UPDATE functions SET state = ?, node = ?, restarts = ?, last_exit = ?, started_ms = ?, updated_ms = ? "
-                     "WHERE id = ? AND (state <> ? OR node <> ? OR restarts <> ? OR last_exit <> ? OR "
-                     "started_ms IS NOT ? )",
-                     state, node, static_cast<std::int64_t>(restarts), last_exit, started_ms, now_ms(), id, state, node,
-                     static_cast<std::int64_t>(restarts), last_exit, started_ms);
-        !s)
-      return s;
-    if (c.db().changes() > 0) c.changed("functions", id, "updated");
+    std::int64_t now = now_ms();
+    for (const auto& o : observations) {
+      auto restarts = static_cast<std::int64_t>(o.restarts);
+      if (auto s = run(c,
+                       "UPDATE functions SET state = ?, node = ?, restarts = ?, last_exit = ?, started_ms = ?, updated_ms = ? "
+                       "WHERE id = ? AND (state <> ? OR node <> ? OR restarts <> ? OR last_exit <> ? OR "
+                       "started_ms IS NOT ? )",
+                       o.state, o.node, restarts, o.last_exit, o.started_ms, now, o.id, o.state, o.node, restarts,
+                       o.last_exit, o.started_ms);
+          !s)
+        return s;
+      if (c.db().changes() > 0) c.changed("functions", o.id, "updated");
+    }
     return ok_status();
   });
 }

@@ -101,6 +101,14 @@ struct SightingRow {
   std::int64_t enter_t = 0, enter_notified_ms = 0, last_t = 0;
 };
 
+// What the backend reports of one function (the control loop's reconcile).
+struct Observation {
+  std::string id, state, node;
+  int restarts = 0;
+  std::string last_exit;
+  std::optional<std::int64_t> started_ms;
+};
+
 struct PolicyRow {
   std::int64_t version = 0;
   nlohmann::json spec;
@@ -163,6 +171,9 @@ class State {
                           std::int64_t next_retry_ms);
   Status function_observed(const std::string& id, const std::string& state, const std::string& node, int restarts,
                            const std::string& last_exit, std::optional<std::int64_t> started_ms);
+  // Many observations in one write job (one commit, one fsync): a pass that
+  // sees hundreds of functions change does not queue hundreds of commits.
+  Status functions_observed(const std::vector<Observation>& observations);
   Status forget_undeployed(const std::string& id);
 
  private:

@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "tests/orchestrator/harness.hpp"
@@ -385,7 +386,30 @@ TEST(Soak, TwoHundredGatewaysRoamsAndOffloadsNoErrorsFlatMemory) {
       percentile(decide_ms, 0.99), p99_aim_ms, percentile(roam_decide_ms, 0.99), roam_decide_ms.size(),
       percentile(offload_decide_ms, 0.99), offload_decide_ms.size(), percentile(applied_ms, 0.5),
       percentile(applied_ms, 0.99), percentile(started_ms, 0.5), percentile(started_ms, 0.99));
-  std::fflush(stdout);
+  // Where the control loop spent its passes (mean per phase, whole run).
+  if (auto m = call(*viewer, "GET", "/metrics"); m.status == 200) {
+    std::map<std::string, double> sum, count;
+    std::istringstream lines(m.raw);
+    for (std::string line; std::getline(lines, line);) {
+      for (const char* part : {"_sum", "_count"}) {
+        std::string prefix = std::string("c4i_control_phase_seconds") + part + "{phase=\"";
+        for (const char* other : {"c4i_backend_apply_seconds", "c4i_migration_write_seconds"})
+          if (line.rfind(std::string(other) + part + " ", 0) == 0)
+            (std::string(part) == "_sum" ? sum : count)[other] = std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+        if (line.rfind(prefix, 0) != 0) continue;
+        auto q = line.find('"', prefix.size());
+        if (q == std::string::npos) continue;
+        (std::string(part) == "_sum" ? sum : count)[line.substr(prefix.size(), q - prefix.size())] =
+            std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+      }
+    }
+    std::string phases;
+    for (const auto& [phase, n] : count)
+      if (n > 0) phases += " " + phase + " " + std::to_string(static_cast<int>(1000 * sum[phase] / n)) + " ms (n=" +
+                           std::to_string(static_cast<long long>(n)) + ")";
+    std::printf("soak: control loop mean per phase:%s\n", phases.c_str());
+    std::fflush(stdout);
+  }
 
   EXPECT_EQ(s.error_count.load(), 0);
   for (const auto& e : s.errors) ADD_FAILURE() << e;
