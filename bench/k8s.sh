@@ -160,12 +160,12 @@ def list_all(path):
         items += b["items"]; cont = b.get("continue")
         if not cont: return items
 
-def wait(pred, timeout, what):
+def wait(pred, timeout, what, every=0.02):
     end = time.time() + timeout
     while time.time() < end:
         v = pred()
         if v: return v
-        time.sleep(0.02)
+        time.sleep(every)
     sys.exit(f"timed out waiting for {what}")
 
 def pct(xs, p):
@@ -173,10 +173,11 @@ def pct(xs, p):
     return xs[k]
 rows = []
 def report(name, migs):
+    de = [m["timeline"]["decided"] - m["timeline"]["notified"] for m in migs]
     ap = [m["timeline"]["applied"] - m["timeline"]["notified"] for m in migs]
     st = [m["timeline"]["started"] - m["timeline"]["notified"] for m in migs if m["timeline"].get("started")]
     sc = [m["timeline"]["scheduled"] - m["timeline"]["notified"] for m in migs if m["timeline"].get("scheduled")]
-    for label, xs in (("notified->applied", ap), ("notified->scheduled", sc), ("notified->started", st)):
+    for label, xs in (("notified->decided", de), ("notified->applied", ap), ("notified->scheduled", sc), ("notified->started", st)):
         rows.append((name, label, len(xs), pct(xs, 50), pct(xs, 99), max(xs)))
 
 # ---- 1. roams in a row
@@ -217,7 +218,7 @@ def all_running():
     fs = [f for f in list_all("/v1/functions?state=running") if f["id"] in fleet_ids]
     return len(fs) == FLEET
 fleet_ids = {fid(i) for i in fleet_devs}
-wait(all_running, 900, f"{FLEET} functions running")
+wait(all_running, 900, f"{FLEET} functions running", 0.5)
 print(f"fleet placed: {FLEET} functions in {time.time() - t0:.1f} s", file=sys.stderr)
 time.sleep(1.1)  # the placements' cooldown (1 s) must pass before they may roam
 before = {m["id"] for m in list_all("/v1/migrations?kind=roam")}
@@ -231,7 +232,7 @@ def fleet_done():
     ms = [m for m in list_all("/v1/migrations?kind=roam") if m["id"] not in before and m["function"] in fleet_ids]
     ok = [m for m in ms if m["state"] == "done" and m["timeline"].get("started")]
     return ok if len(ok) >= FLEET else None
-migs = wait(fleet_done, 1200, f"{FLEET} roams")
+migs = wait(fleet_done, 1200, f"{FLEET} roams", 0.5)  # listing 1,000 migrations is itself load
 print(f"fleet roamed: {FLEET} roams in {time.time() - t0:.1f} s", file=sys.stderr)
 report(f"{FLEET} functions / {GWS} gateways, all roam at once", migs)
 

@@ -15,6 +15,13 @@
 # Env: C4I_K8S_START_TIMEOUT (s, default 180) bounds each wait;
 #      C4I_K8S_NODE_GRACE (default 120s): kube-controller-manager's
 #      --node-monitor-grace-period (time to NotReady once kwok stops).
+#
+# Client limits: the controller manager's defaults (20 requests/s, burst 30,
+# 5 Deployment and 5 ReplicaSet workers) and the scheduler's (50/s) are
+# raised to 400/s, burst 800, 25 workers: bench/k8s.sh moves 1,000
+# Deployments at once, each roam costs the controllers some ten writes, and
+# at 20/s the fleet waited minutes on the controller manager's own rate
+# limiter rather than on the apiserver. Clusters of that size raise them too.
 set -Eeuo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -205,9 +212,10 @@ write_cmd kube-controller-manager "${KUBE_COMMON[@]}" --secure-port="$KCM_PORT" 
   --use-service-account-credentials=true \
   --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
   --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
-  --allocate-node-cidrs=false --node-monitor-grace-period="$NODE_GRACE"
+  --allocate-node-cidrs=false --node-monitor-grace-period="$NODE_GRACE" \
+  --kube-api-qps=400 --kube-api-burst=800 --concurrent-deployment-syncs=25 --concurrent-replicaset-syncs=25
 
-write_cmd kube-scheduler "${KUBE_COMMON[@]}" --secure-port="$SCHEDULER_PORT" \
+write_cmd kube-scheduler "${KUBE_COMMON[@]}" --secure-port="$SCHEDULER_PORT" --kube-api-qps=400 --kube-api-burst=800 \
   --kubeconfig="$DIR/kube-scheduler.kubeconfig" \
   --authentication-kubeconfig="$DIR/kube-scheduler.kubeconfig" \
   --authorization-kubeconfig="$DIR/kube-scheduler.kubeconfig"
