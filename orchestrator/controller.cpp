@@ -147,7 +147,7 @@ void Controller::loop() {
   while (true) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, options_.interval, [&] { return stop_ || wake_; });
+      cv_.wait_for(lock, next_wait_, [&] { return stop_ || wake_; });
       if (stop_) return;
       wake_ = false;
     }
@@ -248,7 +248,7 @@ Status Controller::check_move(const std::string& function, const std::string& no
   return ok_status();  // unknown to the last pass (just created): the store checks existence
 }
 
-bool Controller::decide(const WorldSnapshot& w, std::int64_t now) {
+std::vector<OpenMigration> Controller::decide(const WorldSnapshot& w, std::int64_t now) {
   std::vector<PlannedMove> moves;
   {
     std::lock_guard lock(planner_mu_);
@@ -268,7 +268,7 @@ bool Controller::decide(const WorldSnapshot& w, std::int64_t now) {
     if (auto s = planner_->load(build_world(w, now)); !s) {
       spdlog::error("placement world rejected: {}", s.error().message);
       metrics_.counter("c4i_control_errors_total", "Control loop passes that failed").inc();
-      return false;
+      return {};
     }
     auto plan = planner_->plan(now);
     std::set<std::string> busy;
@@ -317,13 +317,21 @@ bool Controller::decide(const WorldSnapshot& w, std::int64_t now) {
       moves.push_back(std::move(m));
     }
   }
-  if (moves.empty()) return false;
+  if (moves.empty()) return {};
   auto ids = state_.record_moves(moves, now);
   if (!ids) {
     spdlog::error("recording {} decision(s) failed: {}", moves.size(), ids.error().message);
-    return false;
+    return {};
   }
+  std::vector<OpenMigration> recorded;
   for (std::size_t i = 0; i < moves.size(); ++i) {
+    OpenMigration m;
+    m.id = (*ids)[i];
+    m.function = moves[i].function;
+    m.kind = moves[i].kind;
+    m.to = moves[i].to;
+    m.state = "pending";
+    recorded.push_back(std::move(m));
     spdlog::info("migration {}: {} {} {} -> {} ({})", (*ids)[i], moves[i].kind, moves[i].function,
                  moves[i].from_node.empty() ? "-" : moves[i].from_node,
                  !moves[i].to.node.empty() ? moves[i].to.node
@@ -332,7 +340,7 @@ bool Controller::decide(const WorldSnapshot& w, std::int64_t now) {
                  moves[i].reason);
     metrics_.counter("c4i_decisions_total", "Placement decisions recorded", {{"kind", moves[i].kind}}).inc();
   }
-  return true;
+  return recorded;
 }
 
 void Controller::execute(const OpenMigration& m, const FunctionRow& f) {
@@ -432,6 +440,7 @@ void Controller::reconcile(const WorldSnapshot& w) {
 }
 
 void Controller::pass() {
+  static constexpr auto kReconcileEvery = std::chrono::milliseconds(100);
   // Where a pass spends its time, per phase (c4i_control_phase_seconds).
   auto t0 = std::chrono::steady_clock::now();
   auto phase_done = [&](const char* phase) {
@@ -440,7 +449,7 @@ void Controller::pass() {
         .observe(std::chrono::duration<double>(t - t0).count());
     t0 = t;
   };
-  backend_.poll();
+  bool backend_changed = !backend_.poll().empty();
   phase_done("poll");
   std::int64_t now = now_ms();
   // Numbers the snapshot about to be read (see finished_at_).
@@ -455,14 +464,21 @@ void Controller::pass() {
     return;
   }
   phase_done("snapshot");
-  // Decisions recorded are acted on in the same pass, from a fresh snapshot.
-  bool decided = decide(*w, now);
+  // Decisions recorded are acted on in the same pass. With workers they join
+  // the snapshot's open migrations as recorded (the planner skipped every
+  // function that had one, so none is superseded); run here, one by one,
+  // they are read back with the rest from a fresh snapshot.
+  auto decided = decide(*w, now);
   phase_done("decide");
-  if (decided) {
-    generation = next_snapshot();
-    w = state_.snapshot();
-    if (!w) return;
-    phase_done("snapshot");
+  if (!decided.empty()) {
+    if (workers_.empty()) {
+      generation = next_snapshot();
+      w = state_.snapshot();
+      if (!w) return;
+      phase_done("snapshot");
+    } else {
+      w->open_migrations.insert(w->open_migrations.end(), decided.begin(), decided.end());
+    }
   }
   if (!w->open_migrations.empty()) {
     run_migrations(*w, generation);
@@ -472,8 +488,18 @@ void Controller::pass() {
     }
     phase_done("migrations");
   }
-  reconcile(*w);
-  phase_done("reconcile");
+  // Reconciling (restore what is lost, stop what should not run, record what
+  // runs) looks at every function: not on every event's pass, but whenever
+  // the backend saw a change, and at least every 100 ms.
+  auto since = std::chrono::steady_clock::now() - last_reconcile_;
+  if (backend_changed || workers_.empty() || since >= kReconcileEvery || !ready_) {
+    reconcile(*w);
+    last_reconcile_ = std::chrono::steady_clock::now();
+    phase_done("reconcile");
+    next_wait_ = options_.interval;
+  } else {
+    next_wait_ = std::chrono::duration_cast<std::chrono::milliseconds>(kReconcileEvery - since) + std::chrono::milliseconds(1);
+  }
   passes_++;
   metrics_.counter("c4i_control_passes_total", "Control loop passes completed").inc();
   ready_ = true;

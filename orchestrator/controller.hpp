@@ -62,7 +62,8 @@ class Controller {
  private:
   void loop();
   void pass();
-  bool decide(const WorldSnapshot& w, std::int64_t now);  // true when it recorded moves
+  // Records the planner's moves; returns them as open migrations (empty: none).
+  std::vector<OpenMigration> decide(const WorldSnapshot& w, std::int64_t now);
   void execute(const OpenMigration& m, const FunctionRow& f);
   // Hands the snapshot's due migrations to the workers, or runs them here.
   void run_migrations(const WorldSnapshot& w, std::uint64_t generation);
@@ -81,6 +82,8 @@ class Controller {
   bool stop_ = false;
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> passes_{0};
+  std::chrono::steady_clock::time_point last_reconcile_{};
+  std::chrono::milliseconds next_wait_{0};  // until the next pass without a wake (loop thread only)
   std::mutex planner_mu_;  // guards planner_ (the loop and check_move)
   std::optional<placement::Planner> planner_;
   std::int64_t planner_policy_version_ = -1;

@@ -840,13 +840,29 @@ Result<WorldSnapshot> State::snapshot() {
           "AND m.state = 'done'), f.restarts, f.last_exit, f.started_ms FROM functions f "
           "JOIN templates t ON t.name = f.template LEFT JOIN placements p ON p.function = f.id ORDER BY f.id");
       StmtGuard g(q);
+      // A template's spec is parsed once per snapshot, not once per function.
+      std::map<std::string, FunctionRow> templates;
       while (true) {
         auto r = q.step();
         if (!r) return r.error();
         if (!*r) break;
-        FunctionRow f;
+        auto [tpl, fresh] = templates.try_emplace(q.text(1));
+        if (fresh) {
+          FunctionRow& t = tpl->second;
+          json spec = parse_or(q.text(9), json::object());
+          if (spec.contains("command") && spec["command"].is_array())
+            for (const auto& a : spec["command"]) t.command.push_back(a.get<std::string>());
+          if (spec.contains("env") && spec["env"].is_object())
+            for (auto it = spec["env"].begin(); it != spec["env"].end(); ++it) t.env[it.key()] = it->get<std::string>();
+          if (spec.contains("tiers") && spec["tiers"].is_array())
+            for (const auto& x : spec["tiers"]) t.tiers.push_back(x.get<std::string>());
+          t.cpu_m = spec.value("cpu_m", std::int64_t{0});
+          t.mem_mb = spec.value("mem_mb", std::int64_t{0});
+          t.spec = std::move(spec);
+        }
+        FunctionRow f = tpl->second;
         f.id = q.text(0);
-        f.template_name = q.text(1);
+        f.template_name = tpl->first;
         f.device = q.text(2);
         f.state = q.text(3);
         f.node = q.text(4);
@@ -854,16 +870,6 @@ Result<WorldSnapshot> State::snapshot() {
         f.desired.node = q.text(6);
         f.desired.tier = q.text(7);
         f.placement_kind = q.text(8);
-        json spec = parse_or(q.text(9), json::object());
-        if (spec.contains("command") && spec["command"].is_array())
-          for (const auto& a : spec["command"]) f.command.push_back(a.get<std::string>());
-        if (spec.contains("env") && spec["env"].is_object())
-          for (auto it = spec["env"].begin(); it != spec["env"].end(); ++it) f.env[it.key()] = it->get<std::string>();
-        if (spec.contains("tiers") && spec["tiers"].is_array())
-          for (const auto& t : spec["tiers"]) f.tiers.push_back(t.get<std::string>());
-        f.cpu_m = spec.value("cpu_m", std::int64_t{0});
-        f.mem_mb = spec.value("mem_mb", std::int64_t{0});
-        f.spec = spec;
         f.created_ms = q.int64(10);
         if (!q.is_null(11)) f.last_move_ms = q.int64(11);
         f.restarts = static_cast<int>(q.int64(12));
