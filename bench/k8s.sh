@@ -236,6 +236,23 @@ migs = wait(fleet_done, 1200, f"{FLEET} roams", 0.5)  # listing 1,000 migrations
 print(f"fleet roamed: {FLEET} roams in {time.time() - t0:.1f} s", file=sys.stderr)
 report(f"{FLEET} functions / {GWS} gateways, all roam at once", migs)
 
+# Where the orchestrator's time went (its own metrics): the mean of each histogram.
+def metric_means():
+    c = http.client.HTTPSConnection("localhost", port, context=ctx(), timeout=60)
+    c.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+    text = c.getresponse().read().decode()
+    sums, counts = {}, {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line: continue
+        key, value = line.rsplit(" ", 1)
+        for name in ("c4i_backend_apply_seconds", "c4i_migration_write_seconds", "c4i_control_phase_seconds"):
+            for part, into in (("_sum", sums), ("_count", counts)):
+                if key.startswith(name + part):
+                    into[name + key[len(name) + len(part):]] = float(value)
+    return {k: (1000 * sums[k] / counts[k], int(counts[k])) for k in sums if counts.get(k)}
+for k, (mean, n) in sorted(metric_means().items()):
+    print(f"orchestrator: {k}: mean {mean:.1f} ms (n={n})", file=sys.stderr)
+
 print()
 print(f"| scenario | interval | n | median ms | p99 ms | max ms |")
 print(f"|---|---|---|---|---|---|")
