@@ -261,8 +261,16 @@ TEST_F(KubernetesBackend, NodeUsageFromMetricsApiOffloadsToEdge) {
   ASSERT_FALSE(up.is_null()) << orch->log();
   EXPECT_EQ(up["to"]["tier"], "edge");
   ASSERT_TRUE(one_running_pod([](const std::string& n) { return n == "edge-1"; })) << orch->log();
-  auto edge = call(*op, "GET", "/v1/nodes/edge-1");
-  // 100m of its 16 CPUs.
+  // 100m of its 16 CPUs. Its reading may come a poll after gw-1's (the two
+  // objects were written one after the other), and the move can be faster.
+  Reply edge;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        edge = call(*op, "GET", "/v1/nodes/edge-1");
+        return edge.status == 200 && edge.body["usage"]["cpu"].is_number();
+      },
+      std::chrono::seconds(20)))
+      << edge.raw;
   EXPECT_NEAR(edge.body["usage"]["cpu"].get<double>(), 100.0 / 16000.0, 0.001) << edge.raw;
 }
 
