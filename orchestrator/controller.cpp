@@ -241,6 +241,7 @@ bool Controller::decide(const WorldSnapshot& w, std::int64_t now) {
     }
   }
   if (moves.empty()) return false;
+  if (!may_act()) return false;
   auto ids = state_.record_moves(moves, now);
   if (!ids) {
     spdlog::error("recording {} decision(s) failed: {}", moves.size(), ids.error().message);
@@ -255,10 +256,15 @@ bool Controller::decide(const WorldSnapshot& w, std::int64_t now) {
                  moves[i].reason);
     metrics_.counter("c4i_decisions_total", "Placement decisions recorded", {{"kind", moves[i].kind}}).inc();
   }
+  if (!decided_since_act_) {
+    decided_since_act_ = true;
+    spdlog::info("control loop: first decision since acting (migration {}, decided at {} ms)", ids->front(), now);
+  }
   return true;
 }
 
 void Controller::execute(const OpenMigration& m, const WorldSnapshot& w) {
+  if (!may_act()) return;  // fencing: a replica past its renew deadline touches nothing
   std::int64_t now = now_ms();
   if (m.state == "failed" && m.next_retry_ms && *m.next_retry_ms > now) return;
   const FunctionRow* f = nullptr;
@@ -324,6 +330,7 @@ void Controller::reconcile(const WorldSnapshot& w) {
     bool should_run = !f.placement_kind.empty() && f.placement_kind != "undeploy" &&
                       (!f.desired.node.empty() || !f.desired.tier.empty());
     if (should_run) wanted.insert(f.id);
+    if (!may_act()) return;
     if (should_run && !open.count(f.id)) {
       auto st = backend_.status(f.id);
       if (st.state == InstanceState::absent) {
@@ -344,12 +351,24 @@ void Controller::reconcile(const WorldSnapshot& w) {
   }
   for (const auto& id : backend_.instances()) {
     if (wanted.count(id) || open.count(id)) continue;
+    if (!may_act()) return;
     spdlog::info("function {} should not run: stopping it", id);
     (void)backend_.stop(id);
   }
 }
 
 void Controller::pass() {
+  if (!may_act()) {
+    if (acting_) spdlog::info("control loop: no longer acting (not the leader)");
+    acting_ = false;
+    ready_ = true;  // serves reads
+    return;
+  }
+  if (!acting_) {
+    spdlog::info("control loop: acting (at {} ms)", now_ms());
+    acting_ = true;
+    decided_since_act_ = false;
+  }
   backend_.poll();
   std::int64_t now = now_ms();
   auto w = state_.snapshot();

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -41,6 +42,10 @@ class Controller {
   // True after the first complete pass (for /readyz).
   bool ready() const { return ready_.load(); }
   std::uint64_t passes() const { return passes_.load(); }
+  // Set before start(): only while it answers true does the loop decide and
+  // act (leader election: the leader, within its renew deadline). A replica
+  // that may not act counts as ready (it serves reads).
+  void set_gate(std::function<bool()> may_act) { gate_ = std::move(may_act); }
 
   // Checks a manual move to a node against the placement rules (arch, tier,
   // readiness, capacity) on the last pass's world. Thread-safe.
@@ -55,6 +60,7 @@ class Controller {
   bool decide(const WorldSnapshot& w, std::int64_t now);  // true when it recorded moves
   void execute(const OpenMigration& m, const WorldSnapshot& w);
   void reconcile(const WorldSnapshot& w);
+  bool may_act() const { return !gate_ || gate_(); }
   std::int64_t retry_at(int attempts);
 
   State& state_;
@@ -72,6 +78,9 @@ class Controller {
   std::optional<placement::Planner> planner_;
   std::int64_t planner_policy_version_ = -1;
   std::mt19937_64 rng_{std::random_device{}()};
+  std::function<bool()> gate_;
+  bool acting_ = false;            // loop thread: the last pass could act
+  bool decided_since_act_ = false;  // loop thread: a decision recorded since acting began
 };
 
 }  // namespace c4i::orchestrator
