@@ -380,6 +380,9 @@ int main(int argc, char** argv) {
                                         (leader.empty() ? std::string("; no leader yet") : "; the leader is " + leader) +
                                         (where.empty() ? "" : " at " + where) + "; retry");
       r.headers.emplace_back("Retry-After", "1");
+      // A kept-alive connection through a Service sticks to this replica:
+      // closing it lets the client's next connection reach the leader.
+      r.close = true;
       if (!where.empty()) r.headers.emplace_back("X-C4I-Leader", where);
       return r;
     });

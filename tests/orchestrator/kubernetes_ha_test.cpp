@@ -196,7 +196,11 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
   std::string last_enter;                       // the gateway the device last entered (acknowledged)
   std::atomic<bool> stop{false};
   std::atomic<int> steps{0};
-  std::string stream_error;
+  std::string stream_error;  // guarded by acked_mu
+  auto failed = [&] {
+    std::lock_guard lock(acked_mu);
+    return stream_error;
+  };
   std::thread gateways([&] {
     std::map<std::string, std::int64_t> seq{{"gw-1", 1}, {"gw-2", 1}};
     std::string at = "gw-1";
@@ -207,6 +211,7 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
       std::vector<json> near_events{seen(seq[near]++, kDev, -45, t)};
       if (first) near_events.insert(near_events.begin(), heartbeat(seq[near]++, 0.2, 0.2, t));
       if (!deliver(near, batch(near, "boot-" + near, near_events))) {
+        std::lock_guard lock(acked_mu);
         stream_error = "a batch of " + near + " was never acknowledged";
         return;
       }
@@ -218,6 +223,7 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
       if (!first) {
         std::int64_t t2 = unix_ms();
         if (!deliver(far, batch(far, "boot-" + far, {seen(seq[far]++, kDev, -75, t2, "refresh")}))) {
+          std::lock_guard lock(acked_mu);
           stream_error = "a batch of " + far + " was never acknowledged";
           return;
         }
@@ -230,6 +236,15 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
       std::this_thread::sleep_for(1200ms);
     }
   });
+  // A failed ASSERT returns early: the stream stops and is joined first.
+  struct JoinOnExit {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~JoinOnExit() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join_on_exit{stop, gateways};
 
   // The device's state on a replica holds every acknowledged event up to `snapshot`.
   auto reflects = [&](std::uint16_t port, const std::map<std::string, std::int64_t>& snapshot, std::string* why) {
@@ -258,9 +273,9 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
     ASSERT_TRUE(wait_until([&] { return (lead = leader()) != nullptr; }, 30s)) << "no leader before kill " << k;
     std::size_t log_mark = 0;
     int steps_before = steps.load();
-    ASSERT_TRUE(wait_until([&] { return steps.load() >= steps_before + 2 || !stream_error.empty(); }, 60s))
-        << "the roam stream stalled before kill " << k << ": " << stream_error;
-    ASSERT_EQ(stream_error, "");
+    ASSERT_TRUE(wait_until([&] { return steps.load() >= steps_before + 2 || !failed().empty(); }, 60s))
+        << "the roam stream stalled before kill " << k << ": " << failed();
+    ASSERT_EQ(failed(), "");
     Replica& other = lead == &replicas[0] ? replicas[1] : replicas[0];
     ASSERT_TRUE(other.orch && other.orch->running());
     log_mark = other.orch->log().size();
@@ -302,8 +317,8 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
   }
 
   stop = true;
-  gateways.join();
-  ASSERT_EQ(stream_error, "");
+  if (gateways.joinable()) gateways.join();
+  ASSERT_EQ(failed(), "");
   // Everything acknowledged is reflected, on the leader and in the Device object.
   Replica* lead = nullptr;
   ASSERT_TRUE(wait_until([&] { return (lead = leader()) != nullptr; }, 30s));

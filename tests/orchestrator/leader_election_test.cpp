@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include "orchestrator/cluster_state.hpp"
+#include "orchestrator/state.hpp"
+#include "tests/support/testlib.hpp"
 
 namespace c4i::orchestrator {
 namespace {
@@ -221,6 +223,43 @@ TEST(ClusterRecord, ObjectsMadeWithKubectlAreReadFromTheirSpec) {
   e = cluster::rows_of("functions", forged);
   ASSERT_FALSE(e);  // a record may name only its kind's tables
   EXPECT_NE(e.error().message.find("bootstrap_tokens"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- the store's replicate hook
+
+TEST(StoreReplication, AWriteIsAnsweredOnlyAfterTheHookAndItsFailureIsTheWritersError) {
+  c4i::testing::TempDir dir;
+  auto store = Store::open(dir.file("state.db"));
+  ASSERT_TRUE(store) << store.error().message;
+  State state(**store);
+  std::vector<std::vector<Change>> calls;
+  bool fail = true;
+  (*store)->set_replicate([&](const std::vector<Change>& changes) -> Status {
+    calls.push_back(changes);
+    if (fail) return Error{"unavailable", "the cluster did not take it"};
+    return ok_status();
+  });
+  json tpl = {{"name", "hr"}, {"command", {"/bin/true"}}};
+  auto r = state.create_template(tpl, "alice");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "unavailable");  // the API answers 503
+  ASSERT_EQ(calls.size(), 1u);
+  ASSERT_EQ(calls[0].size(), 1u);
+  EXPECT_EQ(calls[0][0].kind, "templates");
+  EXPECT_EQ(calls[0][0].id, "hr");
+  EXPECT_TRUE(state.get("templates", "hr"));  // the working copy has it; the hook keeps it to retry
+
+  fail = false;
+  tpl["name"] = "hr2";
+  EXPECT_TRUE(state.create_template(tpl, "alice"));
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[1][0].id, "hr2");
+  // A write that changes nothing still passes through the hook (what is pending is written first).
+  EXPECT_FALSE(state.create_template(tpl, "alice"));  // 409: exists
+  auto ok = (*store)->write([](Conn&) { return ok_status(); });
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(calls.size(), 4u);
+  EXPECT_TRUE(calls.back().empty());
 }
 
 }  // namespace
