@@ -541,12 +541,13 @@ Status ClusterState::replicate(const std::vector<Change>& changes) {
 
 Result<std::size_t> ClusterState::hydrate() {
   std::lock_guard hl(hydrate_mu_);
-  if (!hydrate_client_) hydrate_client_ = std::make_unique<k8s::Client>(options_.endpoint, std::chrono::milliseconds(10'000), 2);
+  if (!hydrate_client_) hydrate_client_ = std::make_unique<k8s::Client>(options_.endpoint, std::chrono::milliseconds(10'000), 4);
   auto& c = *hydrate_client_;
   std::map<std::string, std::vector<cluster::Rows>> by_kind;
   std::size_t objects = 0;
   for (const auto& [kind, plural] : plural_of()) {
-    auto r = c.call("GET", collection(kind), {}, {}, false);
+    // Retried on 429 (a CRD's storage still initializing) and 5xx, with Retry-After.
+    auto r = c.call("GET", collection(kind), {}, {}, true);
     if (!r) return Error{"unavailable", "list " + plural + ": " + r.error().message};
     if (r->status != 200)
       return Error{"unavailable", "list " + plural + ": HTTP " + std::to_string(r->status) + ": " + k8s::status_message(*r)};
@@ -564,7 +565,7 @@ Result<std::size_t> ClusterState::hydrate() {
     }
   }
   {
-    auto r = c.call("GET", "/api/v1/namespaces/" + options_.ns + "/configmaps/" + kStreamsConfigMap, {}, {}, false);
+    auto r = c.call("GET", "/api/v1/namespaces/" + options_.ns + "/configmaps/" + kStreamsConfigMap, {}, {}, true);
     if (!r) return Error{"unavailable", "get ConfigMap " + std::string(kStreamsConfigMap) + ": " + r.error().message};
     if (r->status == 200) {
       auto cm = json::parse(r->body, nullptr, false);

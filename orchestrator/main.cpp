@@ -18,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -226,7 +227,13 @@ int main(int argc, char** argv) {
     cluster = std::make_unique<ClusterState>(**store, ClusterOptions{*kube_endpoint, kube_namespace});
     cluster->set_may_write([&] { return acting.load() && (!elector || elector->leading()); });
     (*store)->set_replicate([&](const std::vector<Change>& changes) { return cluster->replicate(changes); });
+    // A cluster just started (or a CRD just created) answers 429 for a while.
     auto loaded = cluster->hydrate();
+    for (int attempt = 1; !loaded && attempt < 30; ++attempt) {
+      spdlog::warn("kubernetes: loading the state: {}; retrying", loaded.error().message);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      loaded = cluster->hydrate();
+    }
     if (!loaded) {
       spdlog::critical("kubernetes: cannot load the state from the cluster ({}); are the CRDs installed "
                        "(kubectl apply -f manifests/crds/) and may the service account list them?",

@@ -22,6 +22,7 @@
 #include <regex>
 #include <thread>
 
+#include "orchestrator/k8s_objects.hpp"
 #include "tests/orchestrator/kubernetes_plane.hpp"
 
 namespace c4i::testing {
@@ -208,8 +209,9 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
     while (!stop) {
       std::string near = first ? "gw-1" : (at == "gw-1" ? "gw-2" : "gw-1"), far = near == "gw-1" ? "gw-2" : "gw-1";
       std::int64_t t = unix_ms();
-      std::vector<json> near_events{seen(seq[near]++, kDev, -45, t)};
-      if (first) near_events.insert(near_events.begin(), heartbeat(seq[near]++, 0.2, 0.2, t));
+      std::vector<json> near_events;
+      if (first) near_events.push_back(heartbeat(seq[near]++, 0.2, 0.2, t));
+      near_events.push_back(seen(seq[near]++, kDev, -45, t));
       if (!deliver(near, batch(near, "boot-" + near, near_events))) {
         std::lock_guard lock(acked_mu);
         stream_error = "a batch of " + near + " was never acknowledged";
@@ -326,7 +328,17 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
   EXPECT_TRUE(reflects(lead->orch->port(), acked_t, &why)) << why;
   json dev = plane.get_json({"devices.cloud4iot.io", "-n", kNs, "c4-7c-8d-6a-3e-21"});
   ASSERT_TRUE(dev.is_object());
-  EXPECT_EQ(dev["status"]["gateway"], last_enter) << dev.dump();
+  for (const auto& [gw, t] : acked_t) {
+    bool found = false;
+    for (const auto& s : dev["status"]["sightings"])
+      if (s["gateway"] == gw) {
+        found = true;
+        auto seen_ms = orchestrator::k8s::parse_rfc3339_ms(s.value("lastSeenTime", ""));
+        EXPECT_TRUE(seen_ms && *seen_ms >= t) << gw << ": the Device object misses the event at " << t << ": " << s.dump();
+        EXPECT_EQ(s["rssi"], gw == last_enter ? -45 : -75) << s.dump();
+      }
+    EXPECT_TRUE(found) << gw << " missing in the Device object: " << dev["status"].dump();
+  }
   // The function ends where the device went last, one pod Running there.
   auto c = token_client(lead->orch->port(), kViewerToken);
   auto f = wait_for(*c, std::string("/v1/functions/") + kFn,
