@@ -244,9 +244,11 @@ Result<ObjectPair> to_object(const std::string& kind, const std::string& ns, con
     if (!id) return Error{"invalid_argument", "migration row without an id"};
     out.object = object_base("Migration", object_name(kind, std::to_string(*id)), ns, rows);
     out.object["metadata"]["labels"][k8s::kLabelFunction] = k8s::label_value(str(m, "function"));
+    // The spec is immutable (the CRD says so): a tier decision's node, known
+    // once the scheduler binds the pod, stays in the record only.
     json to = json::object();
-    if (!str(m, "to_node").empty()) to["node"] = cut(str(m, "to_node"), 253);
     if (std::string tier = str(m, "to_tier"); one_of(tier, {"gateway", "edge", "cloud"})) to["tier"] = tier;
+    else if (!str(m, "to_node").empty()) to["node"] = cut(str(m, "to_node"), 253);
     json spec = {{"function", cut(str(m, "function"), 128)}, {"kind", str(m, "kind")}, {"reason", cut(str(m, "reason"), 1024)},
                  {"from", cut(str(m, "from_node"), 253)},   {"to", to}, {"requestedBy", cut(str(m, "requested_by"), 253)}};
     out.object["spec"] = spec;
@@ -475,7 +477,9 @@ Status ClusterState::write_object(k8s::Client& c, const std::string& kind, const
   auto check = [&](const Result<http::ClientResponse>& r, const std::string& what, bool not_found_ok) -> Status {
     if (!r) return Error{"unavailable", what + ": " + r.error().message};
     if (r->status == 200 || r->status == 201 || r->status == 202 || (not_found_ok && r->status == 404)) return ok_status();
-    return Error{"unavailable", what + ": HTTP " + std::to_string(r->status) + ": " + k8s::status_message(*r)};
+    // 4xx but a conflict or throttling: sending it again cannot help.
+    bool refused = r->status >= 400 && r->status < 500 && r->status != 409 && r->status != 429;
+    return Error{refused ? "rejected" : "unavailable", what + ": HTTP " + std::to_string(r->status) + ": " + k8s::status_message(*r)};
   };
   if (kind == "streams") {
     if (rows->empty()) return ok_status();
@@ -529,7 +533,11 @@ Status ClusterState::replicate(const std::vector<Change>& changes) {
   if (todo.empty()) return ok_status();
   if (!writer_client_) writer_client_ = std::make_unique<k8s::Client>(options_.endpoint, std::chrono::milliseconds(5'000), 2);
   for (const auto& [kind, id] : todo) {
-    if (auto s = write_object(*writer_client_, kind, id); !s) {
+    if (auto s = write_object(*writer_client_, kind, id); !s && s.error().code == "rejected") {
+      // The apiserver refuses this object as it is (a bug of ours, or RBAC):
+      // retrying would block every later write behind it. Say so loudly and go on.
+      spdlog::error("cluster state: {} {} refused, not recorded in the cluster: {}", kind, id, s.error().message);
+    } else if (!s) {
       spdlog::warn("cluster state: {} {} not written ({} pending): {}", kind, id, pending(), s.error().message);
       return Error{"unavailable", "the change is not yet recorded in the cluster (" + s.error().message + "); retry"};
     }

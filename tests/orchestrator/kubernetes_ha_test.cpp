@@ -308,9 +308,18 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
     // Nothing acknowledged before the kill was lost.
     std::string why;
     EXPECT_TRUE(reflects(other.orch->port(), acked_before, &why)) << "kill " << k << ": " << why;
-    std::printf("kill %2d: %s -> %s  leader loss -> acting %5lld ms, -> first decision %5lld ms\n", k + 1,
-                lead->identity().c_str(), other.identity().c_str(), static_cast<long long>(to_acting.back()),
-                static_cast<long long>(to_decision.back()));
+    // How much of it was loading the state ("... loaded from N object(s) in M ms").
+    std::string load_ms = "?";
+    {
+      std::string log = other.orch->log();
+      std::smatch m;
+      static const std::regex loaded(R"(loaded from (\d+) object\(s\) in (\d+) ms)");
+      std::string tail = log.substr(log_mark);
+      if (std::regex_search(tail, m, loaded)) load_ms = m[2].str() + " ms (" + m[1].str() + " objects)";
+    }
+    std::printf("kill %2d: %s -> %s  leader loss -> acting %5lld ms, -> first decision %5lld ms; loading the state %s\n",
+                k + 1, lead->identity().c_str(), other.identity().c_str(), static_cast<long long>(to_acting.back()),
+                static_cast<long long>(to_decision.back()), load_ms.c_str());
     std::fflush(stdout);
 
     // Two replicas again.

@@ -172,6 +172,19 @@ TEST(ClusterRecord, AMigrationKeepsItsTimelineInRfc3339) {
   EXPECT_FALSE(o->status.contains("failure"));
 }
 
+TEST(ClusterRecord, ATierMigrationsSpecStaysTheSameWhenTheSchedulerPicksTheNode) {
+  cluster::Rows rows = {{"migrations",
+                         {{{"id", 8}, {"function", "hr-1"}, {"kind", "offload_up"}, {"reason", "hot"}, {"from_node", "gw-1"},
+                           {"to_node", ""}, {"to_tier", "edge"}, {"state", "applying"}, {"requested_by", "placement"}}}}};
+  auto before = cluster::to_object("migrations", "ns", rows);
+  rows["migrations"][0]["to_node"] = "edge-1";  // bound later
+  auto after = cluster::to_object("migrations", "ns", rows);
+  ASSERT_TRUE(before && after);
+  EXPECT_EQ(before->object["spec"], after->object["spec"]);  // the CRD refuses a changed spec
+  EXPECT_EQ(after->object["spec"]["to"], (json{{"tier", "edge"}}));
+  EXPECT_EQ(cluster::rows_of("migrations", after->object)->at("migrations")[0]["to_node"], "edge-1");
+}
+
 TEST(ClusterRecord, SpecsUseTheCrdsNamesAndKeepUserKeys) {
   json tpl = {{"image", "img"}, {"command", {"/f"}}, {"cpu_m", 100}, {"mem_mb", 64}, {"near_device", false},
               {"node_selector", {{"disk_type", "ssd"}}}, {"env", {{"LOG_LEVEL", "x"}}}, {"description", "d"}};
