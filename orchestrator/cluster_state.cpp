@@ -591,6 +591,22 @@ Result<std::size_t> ClusterState::hydrate() {
       return Error{"unavailable", "get ConfigMap " + std::string(kStreamsConfigMap) + ": HTTP " + std::to_string(r->status)};
     }
   }
+  // What each object holds, to tell watchers what this load changed.
+  std::map<std::pair<std::string, std::string>, std::string> loaded;
+  for (const auto& [kind, list] : by_kind) {
+    if (kind == "streams") continue;
+    const std::string primary = cluster::tables_of(kind).front();
+    const char* key = kind == "templates" ? "name" : "id";
+    for (const auto& rows : list) {
+      auto it = rows.find(primary);
+      if (it == rows.end() || it->second.empty()) continue;
+      const json& k = it->second.front().contains(key) ? it->second.front()[key] : json();
+      std::string id = kind == "policy" ? "1" : k.is_string() ? k.get<std::string>() : k.dump();
+      json all = json::object();
+      for (const auto& [table, r] : rows) all[table] = r;
+      loaded[{kind, id}] = all.dump();
+    }
+  }
   auto st = store_.write([&](Conn& conn) -> Status {
     sqlite3* db = conn.db().handle();
     for (const char* t : {"placements", "functions", "templates", "sightings", "devices", "migrations", "gateway_streams"})
@@ -633,6 +649,16 @@ Result<std::size_t> ClusterState::hydrate() {
     return ok_status();
   });
   if (!st) return st.error();
+  std::vector<Change> changes;
+  for (const auto& [key, rows] : loaded) {
+    auto old = loaded_.find(key);
+    if (old == loaded_.end()) changes.push_back({key.first, key.second, "created"});
+    else if (old->second != rows) changes.push_back({key.first, key.second, "updated"});
+  }
+  for (const auto& [key, rows] : loaded_)
+    if (!loaded.count(key) && key.first != "policy") changes.push_back({key.first, key.second, "deleted"});
+  loaded_ = std::move(loaded);
+  if (on_loaded_ && !changes.empty()) on_loaded_(changes);
   return objects;
 }
 

@@ -91,6 +91,9 @@ class ClusterState {
   // Set before the store commits anything: true while this replica may
   // write the cluster (the leader, within its renew deadline). Unset: always.
   void set_may_write(std::function<bool()> f) { may_write_ = std::move(f); }
+  // Called after each load with what it changed in the working copy (for
+  // /v1/watch on a follower, whose copy changes only this way). Set before use.
+  void set_on_loaded(std::function<void(const std::vector<Change>&)> f) { on_loaded_ = std::move(f); }
 
   // Lists every object (consistent reads) and replaces the store's copy of
   // templates, functions, placements, devices, sightings, policy, migrations
@@ -107,6 +110,8 @@ class ClusterState {
   mutable std::mutex mu_;  // guards pending_ (the writer thread and drop_pending)
   std::set<std::pair<std::string, std::string>> pending_;
   std::function<bool()> may_write_;
+  std::function<void(const std::vector<Change>&)> on_loaded_;
+  std::map<std::pair<std::string, std::string>, std::string> loaded_;  // (kind, id) -> rows as loaded; hydrate_mu_
   std::unique_ptr<k8s::Client> writer_client_;   // the store's writer thread only
   std::unique_ptr<k8s::Client> hydrate_client_;  // hydrate() callers, serialized by hydrate_mu_
   std::mutex hydrate_mu_;

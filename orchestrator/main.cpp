@@ -227,6 +227,7 @@ int main(int argc, char** argv) {
     cluster = std::make_unique<ClusterState>(**store, ClusterOptions{*kube_endpoint, kube_namespace});
     cluster->set_may_write([&] { return acting.load() && (!elector || elector->leading()); });
     (*store)->set_replicate([&](const std::vector<Change>& changes) { return cluster->replicate(changes); });
+    cluster->set_on_loaded([&](const std::vector<Change>& changes) { hub.publish(changes); });
     // A cluster just started (or a CRD just created) answers 429 for a while.
     auto loaded = cluster->hydrate();
     for (int attempt = 1; !loaded && attempt < 30; ++attempt) {

@@ -167,6 +167,28 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
     EXPECT_EQ(r.headers["retry-after"], "1");
     EXPECT_EQ(call(*f, "GET", "/v1/policy").status, 200);
   }
+  // The follower's /v1/watch shows what the leader changes (its copy is reloaded from the cluster).
+  std::mutex watch_mu;
+  std::string watched;
+  std::atomic<bool> saw_function{false};
+  std::thread follower_watch([&] {
+    auto w = token_client(replicas[1].orch->port(), kViewerToken);
+    (void)w->stream("/v1/watch?kinds=functions", [&](std::string_view chunk) {
+      std::lock_guard lock(watch_mu);
+      watched += chunk;
+      if (watched.find(std::string("\"id\":\"") + kFn + "\"") != std::string::npos) {
+        saw_function = true;
+        return false;
+      }
+      return true;
+    }, std::chrono::seconds(20));
+  });
+  EXPECT_TRUE(wait_until(
+      [&] {
+        std::lock_guard lock(watch_mu);
+        return watched.find("watching") != std::string::npos;
+      },
+      10s));
   {
     auto admin = token_client(replicas[0].orch->port(), kAdminToken);
     auto r = call(*admin, "POST", "/v1/templates",
@@ -184,6 +206,8 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
     ASSERT_EQ(call(*admin, "PUT", "/v1/policy", p, {{"If-Match", cur.headers["etag"]}}).status, 200);
     ASSERT_EQ(call(*admin, "POST", "/v1/functions", {{"template", "hr"}, {"device", kDev}}).status, 201);
   }
+  follower_watch.join();
+  EXPECT_TRUE(saw_function.load()) << "the follower's /v1/watch did not show the new function";
   // The follower's copy catches up from the cluster.
   {
     auto f = token_client(replicas[1].orch->port(), kViewerToken);
