@@ -580,9 +580,15 @@ usage: {cpu: 1600m, memory: 1Gi}
   write_file(sa.file("namespace"), kNs);
   KubeOrchestrator orch(*plane, kNs);
   orch.service_account_dir = sa.path();
-  orch.extra_args = {"--usage-interval-ms", "300"};
+  // With leader election as the Deployment runs it: the Lease calls on this token too.
+  orch.extra_args = {"--usage-interval-ms", "300", "--leader-elect"};
   ASSERT_TRUE(orch.start()) << orch.log();
   EXPECT_NE(orch.log().find("in-cluster"), std::string::npos) << orch.log();
+  ASSERT_TRUE(wait_until([&] { return orch.log().find("acting (at") != std::string::npos; }, std::chrono::seconds(30)))
+      << orch.log();
+  json lease = get({"lease", "-n", kNs, "c4i-orchestrator"});
+  ASSERT_TRUE(lease.is_object());
+  EXPECT_FALSE(lease["spec"].value("holderIdentity", "").empty()) << lease.dump();
   auto op = orch.client(kOperatorToken);
   EXPECT_TRUE(wait_until(
       [&] {
