@@ -9,6 +9,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/time_text.hpp"
+
 namespace c4i::ctl {
 
 using nlohmann::json;
@@ -355,16 +357,7 @@ std::string format_age(std::int64_t ms) {
   return n(d / 365) + "y";
 }
 
-std::string format_time(std::int64_t unix_ms) {
-  std::time_t secs = static_cast<std::time_t>(unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000);
-  int millis = static_cast<int>(unix_ms - static_cast<std::int64_t>(secs) * 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-  return buf;
-}
+std::string format_time(std::int64_t unix_ms) { return rfc3339_utc(unix_ms); }
 
 std::string format_gap(std::int64_t ms) {
   if (ms < 0) return "-" + format_gap(-ms);

@@ -157,7 +157,11 @@ std::optional<Response> Api::authorize(Request& req) {
 }
 
 void Api::install(http::Server& server) {
-  server.set_filter([this](Request& req) { return authorize(req); });
+  server.set_filter([this](Request& req) -> std::optional<Response> {
+    if (auto refused = authorize(req)) return refused;
+    if (write_gate_ && req.method != "GET" && req.method != "HEAD") return write_gate_(req);
+    return std::nullopt;
+  });
   add(server, "GET", "/healthz", Access::open, [](Request&) { return http::json_response(200, {{"status", "ok"}}); });
   add(server, "GET", "/readyz", Access::open, [this](Request&) {
     if (!controller_.ready()) return http::error_response(503, "not_ready", "the control loop has not completed its first pass");

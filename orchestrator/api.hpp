@@ -47,6 +47,11 @@ class Api {
   // a response it returns refuses the request (a revoked certificate).
   using PeerCheck = std::function<std::optional<http::Response>(const http::Request&)>;
   void set_peer_check(PeerCheck check) { peer_check_ = std::move(check); }
+  // Runs after authorization on every request that changes state (any
+  // method but GET and HEAD); a response it returns refuses it (a replica
+  // that is not the leader: 503 with Retry-After, naming the leader).
+  using WriteGate = std::function<std::optional<http::Response>(const http::Request&)>;
+  void set_write_gate(WriteGate gate) { write_gate_ = std::move(gate); }
 
  private:
   struct Principal {
@@ -79,6 +84,7 @@ class Api {
   http::Router access_router_;           // same patterns as the server's, for the filter
   std::vector<Access> access_;
   PeerCheck peer_check_;
+  WriteGate write_gate_;
   std::mutex clamp_log_mu_;  // handlers run on several threads
   std::map<std::string, std::int64_t> clamp_logged_ms_;
 };

@@ -318,6 +318,7 @@ std::vector<OpenMigration> Controller::decide(const WorldSnapshot& w, std::int64
     }
   }
   if (moves.empty()) return {};
+  if (!may_act()) return {};
   auto ids = state_.record_moves(moves, now);
   if (!ids) {
     spdlog::error("recording {} decision(s) failed: {}", moves.size(), ids.error().message);
@@ -340,10 +341,15 @@ std::vector<OpenMigration> Controller::decide(const WorldSnapshot& w, std::int64
                  moves[i].reason);
     metrics_.counter("c4i_decisions_total", "Placement decisions recorded", {{"kind", moves[i].kind}}).inc();
   }
+  if (!decided_since_act_) {
+    decided_since_act_ = true;
+    spdlog::info("control loop: first decision since acting (migration {}, decided at {} ms)", ids->front(), now);
+  }
   return recorded;
 }
 
 void Controller::execute(const OpenMigration& m, const FunctionRow& f) {
+  if (!may_act()) return;  // fencing: a replica past its renew deadline touches nothing
   std::int64_t now = now_ms();
   if (m.state == "failed" && m.next_retry_ms && *m.next_retry_ms > now) return;
   if (m.kind == "undeploy") {
@@ -412,6 +418,7 @@ void Controller::reconcile(const WorldSnapshot& w) {
     bool should_run = !f.placement_kind.empty() && f.placement_kind != "undeploy" &&
                       (!f.desired.node.empty() || !f.desired.tier.empty());
     if (should_run) wanted.insert(f.id);
+    if (!may_act()) return;
     if (should_run && !open.count(f.id)) {
       auto st = backend_.status(f.id);
       if (st.state == InstanceState::absent) {
@@ -434,6 +441,7 @@ void Controller::reconcile(const WorldSnapshot& w) {
     spdlog::warn("recording what {} function(s) do failed: {}", observed.size(), s.error().message);
   for (const auto& id : backend_.instances()) {
     if (wanted.count(id) || open.count(id)) continue;
+    if (!may_act()) return;
     spdlog::info("function {} should not run: stopping it", id);
     (void)backend_.stop(id);
   }
@@ -441,6 +449,18 @@ void Controller::reconcile(const WorldSnapshot& w) {
 
 void Controller::pass() {
   static constexpr auto kReconcileEvery = std::chrono::milliseconds(100);
+  next_wait_ = options_.interval;  // shortened below when a reconcile is put off
+  if (!may_act()) {
+    if (acting_) spdlog::info("control loop: no longer acting (not the leader)");
+    acting_ = false;
+    ready_ = true;  // serves reads
+    return;
+  }
+  if (!acting_) {
+    spdlog::info("control loop: acting (at {} ms)", now_ms());
+    acting_ = true;
+    decided_since_act_ = false;
+  }
   // Where a pass spends its time, per phase (c4i_control_phase_seconds).
   auto t0 = std::chrono::steady_clock::now();
   auto phase_done = [&](const char* phase) {
@@ -496,7 +516,6 @@ void Controller::pass() {
     reconcile(*w);
     last_reconcile_ = std::chrono::steady_clock::now();
     phase_done("reconcile");
-    next_wait_ = options_.interval;
   } else {
     next_wait_ = std::chrono::duration_cast<std::chrono::milliseconds>(kReconcileEvery - since) + std::chrono::milliseconds(1);
   }

@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -51,6 +52,10 @@ class Controller {
   // True after the first complete pass (for /readyz).
   bool ready() const { return ready_.load(); }
   std::uint64_t passes() const { return passes_.load(); }
+  // Set before start(): only while it answers true does the loop decide and
+  // act (leader election: the leader, within its renew deadline). A replica
+  // that may not act counts as ready (it serves reads).
+  void set_gate(std::function<bool()> may_act) { gate_ = std::move(may_act); }
 
   // Checks a manual move to a node against the placement rules (arch, tier,
   // readiness, capacity) on the last pass's world. Thread-safe.
@@ -69,6 +74,7 @@ class Controller {
   void run_migrations(const WorldSnapshot& w, std::uint64_t generation);
   void worker();
   void reconcile(const WorldSnapshot& w);
+  bool may_act() const { return !gate_ || gate_(); }
   std::int64_t retry_at(int attempts);
 
   State& state_;
@@ -105,6 +111,9 @@ class Controller {
   std::uint64_t generation_ = 0;
   std::map<std::string, std::uint64_t> finished_at_;
   std::vector<std::thread> workers_;
+  std::function<bool()> gate_;
+  bool acting_ = false;            // loop thread: the last pass could act
+  bool decided_since_act_ = false;  // loop thread: a decision recorded since acting began
 };
 
 }  // namespace c4i::orchestrator

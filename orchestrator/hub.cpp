@@ -5,6 +5,7 @@ namespace c4i::orchestrator {
 void Hub::publish(const std::vector<Change>& changes) {
   std::lock_guard lock(mu_);
   for (const auto& c : changes) {
+    if (c.kind == "streams") continue;  // the kubernetes backend's bookkeeping, not an API kind
     ring_.push_back(Revision{next_++, c});
     if (ring_.size() > capacity_) ring_.pop_front();
   }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -175,11 +176,14 @@ std::string status_message(const http::ClientResponse& r) {
 
 // ---------------------------------------------------------------- Client
 
-Client::Client(Endpoint endpoint) : endpoint_(std::move(endpoint)) {
+Client::Client(Endpoint endpoint, std::chrono::milliseconds request_timeout, int max_attempts)
+    : endpoint_(std::move(endpoint)) {
   endpoint_.options.retry = default_retry();
+  endpoint_.options.retry.max_attempts = max_attempts;
   endpoint_.options.user_agent = "c4i-orchestrator/0.1.0 (cloud4iot)";
   endpoint_.options.connect_timeout = std::chrono::milliseconds(3'000);
-  endpoint_.options.request_timeout = std::chrono::milliseconds(15'000);
+  endpoint_.options.request_timeout = request_timeout;
+  endpoint_.options.connect_timeout = std::min(endpoint_.options.connect_timeout, request_timeout);
   http_ = std::make_unique<http::Client>(endpoint_.options);
   token_read_ = std::chrono::steady_clock::now();
 }

@@ -59,7 +59,9 @@ std::string url_encode(const std::string& s);
 // Blocking requests; one per thread (like http::Client).
 class Client {
  public:
-  explicit Client(Endpoint endpoint);
+  // `request_timeout`: per attempt (leader election keeps it under its retry period).
+  explicit Client(Endpoint endpoint, std::chrono::milliseconds request_timeout = std::chrono::milliseconds(15'000),
+                  int max_attempts = 4);
   // One request; 429/502/503/504 and transport failures are retried (Retry-After honoured).
   Result<http::ClientResponse> call(const std::string& method, const std::string& path, const std::string& body = {},
                                     const std::string& content_type = {}, bool retry = true);

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "common/time_text.hpp"
+
 namespace c4i::orchestrator::k8s {
 
 using nlohmann::json;
@@ -244,6 +246,8 @@ std::optional<std::int64_t> parse_bytes(std::string_view q) {
   if (b < 0 || b > 9.0e18) return std::nullopt;
   return static_cast<std::int64_t>(std::ceil(b - 1e-6));
 }
+
+std::string format_rfc3339_micro(std::int64_t ms) { return rfc3339_utc(ms, true); }
 
 std::optional<std::int64_t> parse_rfc3339_ms(std::string_view s) {
   // YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm)

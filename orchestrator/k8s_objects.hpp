@@ -68,6 +68,9 @@ std::optional<std::int64_t> parse_cpu_milli(std::string_view q);
 std::optional<std::int64_t> parse_bytes(std::string_view q);
 // RFC 3339 "2026-11-23T12:30:05Z" (or with fraction / offset) -> unix ms.
 std::optional<std::int64_t> parse_rfc3339_ms(std::string_view s);
+// Unix ms -> RFC 3339 UTC with microseconds ("2026-11-23T12:30:05.123000Z"):
+// the form of a MicroTime (a Lease's renewTime), also a valid date-time.
+std::string format_rfc3339_micro(std::int64_t ms);
 
 // A Node as the backend sees it; nullopt when it has no cloud4iot.io/tier label.
 std::optional<BackendNode> node_from_json(const nlohmann::json& node);

@@ -3,16 +3,22 @@
 //                    [--topology FILE] [--tokens FILE] [--tls-cert F --tls-key F] [--client-ca F]
 //                    [--log-format text|json] [--log-level L]
 //                    [--backend embedded|kubernetes|docker] [--kubeconfig FILE [--context C]] [--namespace NS]
-//                    [--reader-image IMAGE]
+//                    [--reader-image IMAGE] [--leader-elect [--lease-name N] [--lease-duration-s S]
+//                    [--renew-deadline-ms MS] [--retry-period-ms MS] [--identity ID]]
 //     kubernetes: --kubeconfig (or $KUBECONFIG), else the pod's service account (in-cluster).
+//     The state lives in the cluster's objects (orchestrator/cluster_state.hpp); the
+//     state directory holds only a working copy, rebuilt at each start.
 //   c4i-orchestrator hash-token [TOKEN]     (reads the token from stdin when absent)
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad command line or configuration.
 #include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -21,6 +27,7 @@
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "orchestrator/api.hpp"
+#include "orchestrator/cluster_state.hpp"
 #include "orchestrator/controller.hpp"
 #include "orchestrator/dashboard.hpp"
 #include "orchestrator/docker_backend.hpp"
@@ -28,6 +35,7 @@
 #include "orchestrator/enrolment.hpp"
 #include "orchestrator/hub.hpp"
 #include "orchestrator/kubernetes_backend.hpp"
+#include "orchestrator/leader_election.hpp"
 #include "orchestrator/settings.hpp"
 #include "orchestrator/state.hpp"
 #include "orchestrator/store.hpp"
@@ -102,6 +110,23 @@ int main(int argc, char** argv) {
                  "migrations carried out at once: kubernetes Deployment writes (one connection each, default 16) "
                  "or embedded process moves (default 4); docker: 1")
       ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
+  bool leader_elect = false;
+  std::string lease_name = "c4i-orchestrator", identity;
+  std::int64_t lease_duration_s = 15, renew_deadline_ms = 10'000, retry_period_ms = 2'000, follower_sync_ms = 1'000;
+  app.add_flag("--leader-elect", leader_elect,
+               "kubernetes: elect one leader among replicas on a coordination.k8s.io Lease; only it decides and writes");
+  app.add_option("--lease-name", lease_name, "kubernetes: the Lease's name (in --namespace)");
+  app.add_option("--lease-duration-s", lease_duration_s, "kubernetes: how long a Lease holds without renewal")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{3600}));
+  app.add_option("--renew-deadline-ms", renew_deadline_ms, "kubernetes: a leader that could not renew for this long stops acting")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{3'600'000}));
+  app.add_option("--retry-period-ms", retry_period_ms, "kubernetes: how often the Lease is read and renewed")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{3'600'000}));
+  std::string leader_url;
+  app.add_option("--leader-url", leader_url, "kubernetes: this replica's own REST address, written on the Lease while it leads");
+  app.add_option("--identity", identity, "kubernetes: this replica's name on the Lease (default: hostname_pid)");
+  app.add_option("--follower-sync-ms", follower_sync_ms, "kubernetes: how often a follower reloads its copy from the cluster")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{3'600'000}));
   auto* hash = app.add_subcommand("hash-token", "print the sha256 hash of a token for the token file");
   std::string token_arg;
   hash->add_option("token", token_arg, "the token (default: one line from stdin)");
@@ -169,6 +194,17 @@ int main(int argc, char** argv) {
     kube_endpoint = std::move(*ep);
     if (kube_namespace.empty()) kube_namespace = kube_endpoint->ns.empty() ? "default" : kube_endpoint->ns;
   }
+  ElectionTiming timing{std::chrono::seconds(lease_duration_s), std::chrono::milliseconds(renew_deadline_ms),
+                        std::chrono::milliseconds(retry_period_ms)};
+  if (leader_elect) {
+    if (!kube) usage_error("--leader-elect: only with --backend kubernetes (the Lease and the state live in the cluster)");
+    if (auto st = validate(timing); !st) usage_error(st.error().message);
+    if (identity.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      identity = std::string(host) + "_" + std::to_string(::getpid());
+    }
+  }
   auto token_entries = load_tokens_file(s.tokens_file);
   if (!token_entries) usage_error(token_entries.error().message);
 
@@ -177,6 +213,10 @@ int main(int argc, char** argv) {
   if (ec) usage_error("state_dir: cannot create " + s.state_dir + "/logs: " + ec.message());
   std::string owner = fs::weakly_canonical(s.state_dir, ec).string();
 
+  if (kube) {
+    // The cluster holds the state: what a previous run left here is a stale copy.
+    for (const char* f : {"/state.db", "/state.db-wal", "/state.db-shm"}) fs::remove(s.state_dir + f, ec);
+  }
   auto store = Store::open(s.state_dir + "/state.db");
   if (!store) {
     spdlog::critical("state database: {}", store.error().message);
@@ -185,6 +225,30 @@ int main(int argc, char** argv) {
   metrics::Registry registry;
   Hub hub;
   State state(**store);
+  std::unique_ptr<ClusterState> cluster;
+  std::atomic<bool> acting{!kube};  // kubernetes: after the copy is loaded (and, electing, while leading)
+  std::unique_ptr<LeaderElector> elector;
+  if (kube) {
+    cluster = std::make_unique<ClusterState>(**store, ClusterOptions{*kube_endpoint, kube_namespace});
+    cluster->set_may_write([&] { return acting.load() && (!elector || elector->leading()); });
+    (*store)->set_replicate([&](const std::vector<Change>& changes) { return cluster->replicate(changes); });
+    cluster->set_on_loaded([&](const std::vector<Change>& changes) { hub.publish(changes); });
+    // A cluster just started (or a CRD just created) answers 429 for a while.
+    auto loaded = cluster->hydrate();
+    for (int attempt = 1; !loaded && attempt < 30; ++attempt) {
+      spdlog::warn("kubernetes: loading the state: {}; retrying", loaded.error().message);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      loaded = cluster->hydrate();
+    }
+    if (!loaded) {
+      spdlog::critical("kubernetes: cannot load the state from the cluster ({}); are the CRDs installed "
+                       "(kubectl apply -f manifests/crds/) and may the service account list them?",
+                       loaded.error().message);
+      return 1;
+    }
+    spdlog::info("state: loaded {} object(s) from namespace {}", *loaded, kube_namespace);
+    if (!leader_elect) acting = true;
+  }
 
   http::ServerOptions so;
   so.address = s.listen_address;
@@ -263,16 +327,18 @@ int main(int argc, char** argv) {
     spdlog::critical("state: {}", st.error().message);
     return 1;
   }
-  if (auto st = state.ensure_policy(placement::to_json(placement::Policy{})); !st) {
-    spdlog::critical("state: {}", st.error().message);
-    return 1;
-  }
+  if (acting)
+    if (auto st = state.ensure_policy(placement::to_json(placement::Policy{})); !st) {
+      spdlog::critical("state: {}", st.error().message);
+      return 1;
+    }
 
   ControllerOptions co;
   co.interval = std::chrono::milliseconds(s.reconcile_interval_ms);
   co.retry_base = std::chrono::milliseconds(s.retry_base_ms);
   co.retry_max = std::chrono::milliseconds(s.retry_max_ms);
   Controller controller(state, backend, registry, co);
+  controller.set_gate([&] { return acting.load() && (!elector || elector->leading()); });
   (*store)->set_on_commit([&](const std::vector<Change>& changes) {
     hub.publish(changes);
     for (const auto& c : changes)
@@ -299,6 +365,79 @@ int main(int argc, char** argv) {
   }
   Api api(state, controller, hub, registry, *token_entries, s);
   api.install(server);
+  // Leader election: a sync thread turns leadership into acting (the copy
+  // reloaded from the cluster first) and keeps a follower's copy fresh.
+  std::mutex sync_mu;
+  std::condition_variable sync_cv;
+  bool sync_stop = false, sync_kick = false;
+  std::thread sync_thread;
+  std::function<void()> start_election;  // once nothing can fail before serving
+  if (leader_elect) {
+    ElectorOptions eo{*kube_endpoint, kube_namespace, lease_name, identity, leader_url.empty() ? url : leader_url, timing};
+    elector = std::make_unique<LeaderElector>(eo);
+    auto kick = [&] {
+      {
+        std::lock_guard lock(sync_mu);
+        sync_kick = true;
+      }
+      sync_cv.notify_all();
+    };
+    elector->set_on_started(kick);
+    elector->set_on_stopped([&, kick] {
+      acting = false;  // at once: nothing more is decided or written
+      kick();
+    });
+    api.set_write_gate([&](const http::Request&) -> std::optional<http::Response> {
+      if (acting.load() && elector->leading()) return std::nullopt;
+      std::string leader = elector->leader_identity(), where = elector->leader_url();
+      auto r = http::error_response(503, "not_leader",
+                                    "this replica (" + identity + ") is not the leader" +
+                                        (leader.empty() ? std::string("; no leader yet") : "; the leader is " + leader) +
+                                        (where.empty() ? "" : " at " + where) + "; retry");
+      r.headers.emplace_back("Retry-After", "1");
+      // A kept-alive connection through a Service sticks to this replica:
+      // closing it lets the client's next connection reach the leader.
+      r.close = true;
+      if (!where.empty()) r.headers.emplace_back("X-C4I-Leader", where);
+      return r;
+    });
+    start_election = [&] {
+      sync_thread = std::thread([&] {
+        while (true) {
+          {
+            std::unique_lock lock(sync_mu);
+            sync_cv.wait_for(lock, std::chrono::milliseconds(follower_sync_ms), [&] { return sync_stop || sync_kick; });
+            if (sync_stop) return;
+            sync_kick = false;
+          }
+          if (elector->leading()) {
+            if (acting) continue;
+            // Newly elected: start from what the cluster holds now, then act.
+            auto t0 = now_ms();
+            cluster->drop_pending();
+            auto loaded = cluster->hydrate();
+            if (!loaded) {
+              spdlog::warn("leading: loading the state failed ({}); retrying", loaded.error().message);
+              std::lock_guard lock(sync_mu);
+              sync_kick = true;
+              continue;
+            }
+            acting = true;
+            if (auto st = state.ensure_policy(placement::to_json(placement::Policy{})); !st)
+              spdlog::error("state: {}", st.error().message);
+            spdlog::info("leading: working copy loaded from {} object(s) in {} ms; acting (at {} ms)", *loaded, now_ms() - t0,
+                         now_ms());
+            controller.wake();
+          } else {
+            acting = false;
+            if (auto loaded = cluster->hydrate(); !loaded)
+              spdlog::warn("following: reloading the state failed: {}", loaded.error().message);
+          }
+        }
+      });
+      elector->start();
+    };
+  }
   Enrolment enrolment(**store, registry,
                       {s.enrol_ca_cert, s.enrol_ca_key, s.enrol_cert_lifetime_s, s.enrol_max_token_ttl_s});
   if (auto st = enrolment.start(); !st) {
@@ -319,10 +458,20 @@ int main(int argc, char** argv) {
       if (docker_backend) docker_backend->stop_watches();
       return 1;
     }
+  if (start_election) start_election();
   spdlog::info("listening on https://{}:{} (state {}, {} node(s), {} token(s))", s.listen_address, server.port(),
                s.state_dir, backend_nodes->size(), token_entries->size());
   server.run_until_signal();
   controller.stop();
+  if (elector) {
+    {
+      std::lock_guard lock(sync_mu);
+      sync_stop = true;
+    }
+    sync_cv.notify_all();
+    if (sync_thread.joinable()) sync_thread.join();
+    elector->stop();  // releases the Lease: a successor need not wait it out
+  }
   if (embedded) embedded->stop_all();
   if (kubernetes) kubernetes->stop_watches();  // the Deployments stay: the cluster keeps running them
   if (docker_backend) docker_backend->stop_watches();  // the containers stay: adopted at the next start

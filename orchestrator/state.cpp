@@ -338,6 +338,8 @@ Result<BatchOutcome> State::apply_batch(const EventBatch& b, std::int64_t receiv
                  "events = events + excluded.events, updated_ms = excluded.updated_ms",
                  b.gateway, b.boot_id, last_seq, applied, received_ms);
     if (!s) return s;
+    // Not for /v1/watch: for the kubernetes backend's record of applied seqs.
+    if (applied > 0) c.changed("streams", b.gateway, "updated");
     out.accepted = applied;
     out.last_seq = last_seq;
     return ok_status();

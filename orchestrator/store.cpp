@@ -268,12 +268,16 @@ void Store::writer_loop() {
       if (begun.error().code != "storage_full") spdlog::error("state transaction failed to begin: {}", begun.error().message);
     }
     note_storage(group);
-    if (on_commit_) {
-      std::vector<Change> all;
-      for (auto* job : group)
-        if (job->result) all.insert(all.end(), job->changes.begin(), job->changes.end());
-      if (!all.empty()) on_commit_(all);
+    std::vector<Change> all;
+    for (auto* job : group)
+      if (job->result) all.insert(all.end(), job->changes.begin(), job->changes.end());
+    if (replicate_ && begun) {
+      Status replicated = replicate_(all);
+      if (!replicated)
+        for (auto* job : group)
+          if (job->result) job->result = replicated;
     }
+    if (on_commit_ && !all.empty()) on_commit_(all);
     {
       std::lock_guard lock(mu_);
       for (auto* job : group) job->done = true;

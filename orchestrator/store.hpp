@@ -85,6 +85,13 @@ class Store {
 
   // Called (on the writer thread) with the changes of each commit.
   void set_on_commit(std::function<void(const std::vector<Change>&)> f) { on_commit_ = std::move(f); }
+  // Called (on the writer thread) after each commit, before any of its jobs
+  // returns, with the group's changes (maybe none): where the changes are
+  // made durable elsewhere (the kubernetes backend's cluster objects). Its
+  // error becomes the result of every job that had succeeded: the caller is
+  // told the change is not yet durable, though the working copy has it (the
+  // hook keeps what it could not write and writes it first next time).
+  void set_replicate(std::function<Status(const std::vector<Change>&)> f) { replicate_ = std::move(f); }
 
   Result<std::string> integrity_check();
   const std::string& path() const { return path_; }
@@ -113,6 +120,7 @@ class Store {
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> readers_;
   std::function<void(const std::vector<Change>&)> on_commit_;
+  std::function<Status(const std::vector<Change>&)> replicate_;
   std::atomic<std::uint64_t> commits_{0};
   bool storage_full_ = false;  // writer thread only
 };

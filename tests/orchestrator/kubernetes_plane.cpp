@@ -66,6 +66,14 @@ json KubePlane::get_json(const std::vector<std::string>& args) const {
   return j.is_discarded() ? json(nullptr) : j;
 }
 
+bool KubePlane::install_crds() const {
+  if (kubectl({"apply", "-f", source_dir() + "/manifests/crds/"}).code != 0) return false;
+  return kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd/functiontemplates.cloud4iot.io",
+                  "crd/iotfunctions.cloud4iot.io", "crd/devices.cloud4iot.io", "crd/offloadpolicies.cloud4iot.io",
+                  "crd/migrations.cloud4iot.io"})
+             .code == 0;
+}
+
 RunResult KubePlane::apiserver(const std::vector<std::string>& args) const {
   std::vector<std::string> argv{source_dir() + "/tests/k8s/apiserver.sh", dir_};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -98,6 +106,7 @@ bool KubeOrchestrator::start() {
   if (plane_.kubectl({"create", "namespace", ns_}).code != 0 &&
       plane_.kubectl({"get", "namespace", ns_}).code != 0)
     return false;
+  if (!plane_.install_crds()) return false;
   std::vector<std::string> argv{binary_dir() + "/orchestrator/c4i-orchestrator", "--config", dir_.file("config.yaml"),
                                 "--backend", "kubernetes"};
   std::map<std::string, std::string> env;
@@ -128,6 +137,12 @@ std::optional<int> KubeOrchestrator::stop() {
   if (!child_) return std::nullopt;
   child_->signal(SIGTERM);
   return child_->wait(std::chrono::seconds(20));
+}
+
+void KubeOrchestrator::kill9() {
+  if (!child_) return;
+  child_->signal(SIGKILL);
+  child_->wait(std::chrono::seconds(10));
 }
 
 std::unique_ptr<http::Client> KubeOrchestrator::client(const std::string& token) const { return token_client(port_, token); }

@@ -33,6 +33,8 @@ class KubePlane {
   RunResult kubectl(const std::vector<std::string>& args, std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
   // kubectl ... -o json, parsed (null on failure).
   nlohmann::json get_json(const std::vector<std::string>& args) const;
+  // manifests/crds/ applied and Established (the orchestrator's state lives in them).
+  bool install_crds() const;
   // tests/k8s/apiserver.sh DIR stop | start --kick
   RunResult apiserver(const std::vector<std::string>& args) const;
 
@@ -56,6 +58,8 @@ class KubeOrchestrator {
   std::string service_account_dir;
   bool start();
   std::optional<int> stop();
+  void kill9();  // SIGKILL, and waits for the exit
+  bool running() const { return child_ && child_->running(); }
   std::string log() const { return child_ ? child_->err() : ""; }
   std::uint16_t port() const { return port_; }
   std::unique_ptr<http::Client> client(const std::string& token = kOperatorToken) const;

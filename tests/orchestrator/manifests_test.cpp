@@ -95,11 +95,11 @@ bool under_a_mount(const std::string& path, const json& container) {
   return false;
 }
 
-// The --flags of a command line.
+// The --flags of a command line (without "=value").
 std::vector<std::string> flags_of(const json& args) {
   std::vector<std::string> out;
   for (const auto& a : args)
-    if (a.get<std::string>().rfind("--", 0) == 0) out.push_back(a.get<std::string>());
+    if (std::string f = a.get<std::string>(); f.rfind("--", 0) == 0) out.push_back(f.substr(0, f.find('=')));
   return out;
 }
 
@@ -422,8 +422,8 @@ TEST_F(Manifests, CrdsRefuseBadObjectsNamingTheField) {
 
 // ---------------------------------------------------------------- RBAC
 
-// The orchestrator's calls (orchestrator/kubernetes_backend.cpp, k8s_client.cpp)
-// and the leader election and cloud4iot.io state to come.
+// The orchestrator's calls (orchestrator/kubernetes_backend.cpp, k8s_client.cpp,
+// leader_election.cpp, cluster_state.cpp).
 struct Access {
   std::string verb, resource, ns, subresource;
 };
@@ -443,6 +443,9 @@ std::vector<Access> orchestrator_calls() {
       {"create", "leases.coordination.k8s.io", "cloud4iot", ""},
       {"get", "leases.coordination.k8s.io/c4i-orchestrator", "cloud4iot", ""},
       {"update", "leases.coordination.k8s.io/c4i-orchestrator", "cloud4iot", ""},
+      {"create", "configmaps", "cloud4iot", ""},  // server-side apply of the streams ConfigMap
+      {"get", "configmaps/c4i-orchestrator-streams", "cloud4iot", ""},
+      {"patch", "configmaps/c4i-orchestrator-streams", "cloud4iot", ""},
   };
   for (const char* r : {"functiontemplates", "iotfunctions", "devices", "offloadpolicies", "migrations"}) {
     for (const char* v : {"get", "list", "watch", "create", "update", "patch", "delete"})
@@ -469,6 +472,9 @@ std::vector<Access> forbidden_calls() {
       {"delete", "namespaces/cloud4iot", "cloud4iot", ""},
       {"update", "leases.coordination.k8s.io/kube-scheduler", "cloud4iot", ""},
       {"delete", "leases.coordination.k8s.io/c4i-orchestrator", "cloud4iot", ""},
+      {"get", "configmaps/c4i-orchestrator", "cloud4iot", ""},  // its own configuration: mounted, never read
+      {"list", "configmaps", "cloud4iot", ""},
+      {"delete", "configmaps/c4i-orchestrator-streams", "cloud4iot", ""},
       {"list", "iotfunctions.cloud4iot.io", "default", ""},
       {"delete", "customresourcedefinitions.apiextensions.k8s.io", "", ""},
       {"create", "clusterrolebindings.rbac.authorization.k8s.io", "", ""},
@@ -574,9 +580,15 @@ usage: {cpu: 1600m, memory: 1Gi}
   write_file(sa.file("namespace"), kNs);
   KubeOrchestrator orch(*plane, kNs);
   orch.service_account_dir = sa.path();
-  orch.extra_args = {"--usage-interval-ms", "300"};
+  // With leader election as the Deployment runs it: the Lease calls on this token too.
+  orch.extra_args = {"--usage-interval-ms", "300", "--leader-elect"};
   ASSERT_TRUE(orch.start()) << orch.log();
   EXPECT_NE(orch.log().find("in-cluster"), std::string::npos) << orch.log();
+  ASSERT_TRUE(wait_until([&] { return orch.log().find("acting (at") != std::string::npos; }, std::chrono::seconds(30)))
+      << orch.log();
+  json lease = get({"lease", "-n", kNs, "c4i-orchestrator"});
+  ASSERT_TRUE(lease.is_object());
+  EXPECT_FALSE(lease["spec"].value("holderIdentity", "").empty()) << lease.dump();
   auto op = orch.client(kOperatorToken);
   EXPECT_TRUE(wait_until(
       [&] {

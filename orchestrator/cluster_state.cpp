@@ -1,0 +1,665 @@
+#include "orchestrator/cluster_state.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "orchestrator/k8s_objects.hpp"
+#include "orchestrator/state.hpp"
+
+namespace c4i::orchestrator {
+
+using nlohmann::json;
+
+namespace cluster {
+namespace {
+
+constexpr const char* kApiVersion = "cloud4iot.io/v1alpha1";
+
+std::string cut(const std::string& s, std::size_t n) { return s.size() <= n ? s : s.substr(0, n); }
+bool one_of(const std::string& v, std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed)
+    if (v == a) return true;
+  return false;
+}
+std::string str(const json& row, const char* key) {
+  auto it = row.find(key);
+  return it != row.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+std::optional<std::int64_t> num(const json& row, const char* key) {
+  auto it = row.find(key);
+  if (it == row.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<std::int64_t>();
+}
+void put_time(json& out, const char* field, std::optional<std::int64_t> ms) {
+  if (ms && *ms > 0) out[field] = k8s::format_rfc3339_micro(*ms);
+}
+json parse_text(const json& row, const char* key, json fallback) {
+  auto j = json::parse(str(row, key), nullptr, false);
+  return j.is_discarded() ? fallback : j;
+}
+
+std::string snake_to_camel(const std::string& s) {
+  std::string out;
+  bool up = false;
+  for (char ch : s) {
+    if (ch == '_') {
+      up = true;
+      continue;
+    }
+    out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(ch))) : ch;
+    up = false;
+  }
+  return out;
+}
+std::string camel_to_snake(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (std::isupper(static_cast<unsigned char>(ch))) {
+      out += '_';
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+// Field names whose units the CRDs spell out; the rest convert by case.
+const std::map<std::string, std::string>& unit_names() {
+  static const std::map<std::string, std::string> m = {
+      {"cpu_m", "cpuMillis"},          {"mem_mb", "memoryMiB"},           {"cooldown_s", "cooldownSeconds"},
+      {"lost_after_s", "lostAfterSeconds"}, {"node_stale_after_s", "nodeStaleAfterSeconds"},
+  };
+  return m;
+}
+std::string to_crd_name(const std::string& k) {
+  auto it = unit_names().find(k);
+  return it != unit_names().end() ? it->second : snake_to_camel(k);
+}
+std::string from_crd_name(const std::string& k) {
+  for (const auto& [snake, camel] : unit_names())
+    if (camel == k) return snake;
+  return camel_to_snake(k);
+}
+// Top-level keys converted; values kept (maps of names stay as they are).
+json rename_keys(const json& in, std::string (*rename)(const std::string&)) {
+  json out = json::object();
+  if (!in.is_object()) return out;
+  for (auto it = in.begin(); it != in.end(); ++it) out[rename(it.key())] = *it;
+  return out;
+}
+
+const std::vector<std::string>& tables_of(const std::string& kind) {
+  static const std::map<std::string, std::vector<std::string>> m = {
+      {"templates", {"templates"}},       {"functions", {"functions", "placements"}},
+      {"devices", {"devices", "sightings"}}, {"migrations", {"migrations"}},
+      {"policy", {"policy"}},             {"streams", {"gateway_streams"}},
+  };
+  static const std::vector<std::string> none;
+  auto it = m.find(kind);
+  return it == m.end() ? none : it->second;
+}
+const json& first(const Rows& rows, const std::string& table) {
+  static const json empty = json::object();
+  auto it = rows.find(table);
+  return it == rows.end() || it->second.empty() ? empty : it->second.front();
+}
+
+json object_base(const std::string& kind_name, const std::string& name, const std::string& ns, const Rows& rows) {
+  json record = json::object();
+  for (const auto& [table, list] : rows) record[table] = list;
+  return {{"apiVersion", kApiVersion},
+          {"kind", kind_name},
+          {"metadata",
+           {{"name", name},
+            {"namespace", ns},
+            {"labels", {{k8s::kLabelManagedBy, k8s::kManagedBy}}},
+            {"annotations", {{kAnnotationRecord, record.dump()}}}}}};
+}
+
+std::int64_t created_ms_of(const json& object) {
+  const json& md = object.contains("metadata") ? object["metadata"] : json::object();
+  if (md.contains("creationTimestamp") && md["creationTimestamp"].is_string())
+    return k8s::parse_rfc3339_ms(md["creationTimestamp"].get<std::string>()).value_or(now_ms());
+  return now_ms();
+}
+}  // namespace
+
+json template_spec_to_crd(const json& spec) {
+  json out = rename_keys(spec, [](const std::string& k) { return to_crd_name(k); });
+  out.erase("description");  // not in the CRD: kept in the record
+  out.erase("name");
+  return out;
+}
+json template_spec_from_crd(const json& spec) { return rename_keys(spec, [](const std::string& k) { return from_crd_name(k); }); }
+
+json policy_spec_to_crd(const json& spec) {
+  json out = rename_keys(spec, [](const std::string& k) { return to_crd_name(k); });
+  if (out.contains("tiers") && out["tiers"].is_object())
+    for (auto it = out["tiers"].begin(); it != out["tiers"].end(); ++it)
+      *it = rename_keys(*it, [](const std::string& k) { return to_crd_name(k); });
+  return out;
+}
+json policy_spec_from_crd(const json& spec) {
+  json out = rename_keys(spec, [](const std::string& k) { return from_crd_name(k); });
+  if (out.contains("tiers") && out["tiers"].is_object())
+    for (auto it = out["tiers"].begin(); it != out["tiers"].end(); ++it)
+      *it = rename_keys(*it, [](const std::string& k) { return from_crd_name(k); });
+  return out;
+}
+
+std::string object_name(const std::string& kind, const std::string& id) {
+  if (kind == "devices") {
+    std::string s = id;
+    for (char& c : s)
+      if (c == ':') c = '-';
+    return s;
+  }
+  if (kind == "migrations") return "m-" + id;
+  if (kind == "policy") return "default";
+  return k8s::dns1123_label(id);
+}
+
+Result<ObjectPair> to_object(const std::string& kind, const std::string& ns, const Rows& rows) {
+  ObjectPair out;
+  if (kind == "templates") {
+    const json& t = first(rows, "templates");
+    out.object = object_base("FunctionTemplate", object_name(kind, str(t, "name")), ns, rows);
+    out.object["spec"] = template_spec_to_crd(parse_text(t, "spec", json::object()));
+    return out;
+  }
+  if (kind == "functions") {
+    const json& f = first(rows, "functions");
+    const json& p = first(rows, "placements");
+    out.object = object_base("IoTFunction", object_name(kind, str(f, "id")), ns, rows);
+    out.object["metadata"]["annotations"][k8s::kAnnotationFunctionId] = str(f, "id");
+    out.object["spec"] = {{"template", str(f, "template")}, {"device", str(f, "device")}, {"pinned", num(f, "pinned").value_or(0) != 0}};
+    json st = json::object();
+    if (std::string phase = str(f, "state"); one_of(phase, {"pending", "scheduled", "running", "backoff", "stopping", "undeployed"}))
+      st["phase"] = phase;
+    st["node"] = cut(str(f, "node"), 253);
+    st["restarts"] = std::max<std::int64_t>(num(f, "restarts").value_or(0), 0);
+    st["lastExit"] = cut(str(f, "last_exit"), 1024);
+    put_time(st, "startedTime", num(f, "started_ms"));
+    put_time(st, "firstDataTime", num(f, "first_data_ms"));
+    if (!p.empty()) {
+      json d = json::object();
+      d["node"] = cut(str(p, "node"), 253);
+      if (std::string tier = str(p, "tier"); one_of(tier, {"gateway", "edge", "cloud"})) d["tier"] = tier;
+      if (std::string k = str(p, "kind"); one_of(k, {"place", "roam", "offload_up", "bring_down", "undeploy", "manual"})) d["kind"] = k;
+      d["reason"] = cut(str(p, "reason"), 1024);
+      put_time(d, "decidedTime", num(p, "decided_ms"));
+      if (auto m = num(p, "migration")) {
+        d["migration"] = object_name("migrations", std::to_string(*m));
+        st["lastMigration"] = d["migration"];
+      }
+      st["desired"] = d;
+    }
+    out.status = st;
+    return out;
+  }
+  if (kind == "devices") {
+    const json& d = first(rows, "devices");
+    std::string addr = str(d, "id");
+    out.object = object_base("Device", object_name(kind, addr), ns, rows);
+    json spec = {{"address", addr}};
+    if (std::string t = str(d, "addr_type"); one_of(t, {"public", "random"})) spec["addressType"] = t;
+    out.object["spec"] = spec;
+    auto rssi_ok = [](std::optional<std::int64_t> r) { return r && *r >= -127 && *r <= 20; };
+    json st = json::object();
+    if (std::string s = str(d, "state"); one_of(s, {"present", "lost"})) st["state"] = s;
+    st["gateway"] = cut(str(d, "gateway"), 253);
+    if (auto r = num(d, "rssi"); rssi_ok(r)) st["rssi"] = *r;
+    st["name"] = cut(str(d, "name"), 248);
+    json services = json::array();
+    for (const auto& s : parse_text(d, "services", json::array()))
+      if (s.is_string() && services.size() < 64) services.push_back(cut(s.get<std::string>(), 36));
+    st["services"] = services;
+    put_time(st, "firstSeenTime", num(d, "first_seen_ms"));
+    put_time(st, "lastSeenTime", num(d, "last_seen_ms"));
+    put_time(st, "lostTime", num(d, "lost_ms"));
+    json sightings = json::array();
+    if (auto it = rows.find("sightings"); it != rows.end())
+      for (const auto& s : it->second) {
+        if (sightings.size() >= 256) break;
+        json o = {{"gateway", cut(str(s, "gateway"), 253)},
+                  {"rssi", std::clamp<std::int64_t>(num(s, "rssi").value_or(-127), -127, 20)},
+                  {"present", num(s, "present").value_or(0) != 0}};
+        put_time(o, "enterTime", num(s, "enter_t"));
+        put_time(o, "lastSeenTime", num(s, "last_t"));
+        sightings.push_back(o);
+      }
+    st["sightings"] = sightings;
+    out.status = st;
+    return out;
+  }
+  if (kind == "migrations") {
+    const json& m = first(rows, "migrations");
+    auto id = num(m, "id");
+    if (!id) return Error{"invalid_argument", "migration row without an id"};
+    out.object = object_base("Migration", object_name(kind, std::to_string(*id)), ns, rows);
+    out.object["metadata"]["labels"][k8s::kLabelFunction] = k8s::label_value(str(m, "function"));
+    // The spec is immutable (the CRD says so): a tier decision's node, known
+    // once the scheduler binds the pod, stays in the record only.
+    json to = json::object();
+    if (std::string tier = str(m, "to_tier"); one_of(tier, {"gateway", "edge", "cloud"})) to["tier"] = tier;
+    else if (!str(m, "to_node").empty()) to["node"] = cut(str(m, "to_node"), 253);
+    json spec = {{"function", cut(str(m, "function"), 128)}, {"kind", str(m, "kind")}, {"reason", cut(str(m, "reason"), 1024)},
+                 {"from", cut(str(m, "from_node"), 253)},   {"to", to}, {"requestedBy", cut(str(m, "requested_by"), 253)}};
+    out.object["spec"] = spec;
+    json st = json::object();
+    if (std::string s = str(m, "state"); one_of(s, {"pending", "applying", "failed", "done", "superseded", "cancelled"}))
+      st["state"] = s;
+    st["attempts"] = std::max<std::int64_t>(num(m, "attempts").value_or(0), 0);
+    put_time(st, "nextRetryTime", num(m, "next_retry_ms"));
+    if (!str(m, "failed_step").empty())
+      st["failure"] = {{"step", cut(str(m, "failed_step"), 64)}, {"error", cut(str(m, "error"), 4096)}};
+    json tl = json::object();
+    for (const char* step : kTimelineSteps) put_time(tl, step == std::string("first_data") ? "firstData" : step, num(m, step));
+    st["timeline"] = tl;
+    json steps = json::object();
+    json recorded = parse_text(m, "steps", json::object());
+    for (auto it = recorded.begin(); it != recorded.end() && recorded.is_object(); ++it)
+      if (it->is_number_integer() && steps.size() < 16) steps[it.key()] = k8s::format_rfc3339_micro(it->get<std::int64_t>());
+    st["steps"] = steps;
+    out.status = st;
+    return out;
+  }
+  if (kind == "policy") {
+    const json& p = first(rows, "policy");
+    out.object = object_base("OffloadPolicy", "default", ns, rows);
+    out.object["spec"] = policy_spec_to_crd(parse_text(p, "spec", json::object()));
+    json st = {{"version", num(p, "version").value_or(0)}, {"changedBy", cut(str(p, "changed_by"), 253)}};
+    put_time(st, "changedTime", num(p, "changed_ms"));
+    out.status = st;
+    return out;
+  }
+  return Error{"invalid_argument", "no object for kind " + kind};
+}
+
+Result<Rows> rows_of(const std::string& kind, const json& object) {
+  const json& md = object.contains("metadata") && object["metadata"].is_object() ? object["metadata"] : json::object();
+  std::string name = md.value("name", "");
+  const auto& tables = tables_of(kind);
+  Rows rows;
+  if (md.contains("annotations") && md["annotations"].is_object() && md["annotations"].contains(kAnnotationRecord)) {
+    const json& a = md["annotations"][kAnnotationRecord];
+    json record = a.is_string() ? json::parse(a.get<std::string>(), nullptr, false) : json();
+    if (!record.is_object())
+      return Error{"invalid_argument", kind + " " + name + ": annotation " + kAnnotationRecord + " is not a JSON object"};
+    for (auto it = record.begin(); it != record.end(); ++it) {
+      if (std::find(tables.begin(), tables.end(), it.key()) == tables.end())
+        return Error{"invalid_argument", kind + " " + name + ": annotation " + kAnnotationRecord + " names table " + it.key() +
+                                             ", not one of this kind's"};
+      if (!it->is_array()) return Error{"invalid_argument", kind + " " + name + ": record " + it.key() + " is not a list"};
+      for (const auto& row : *it) {
+        if (!row.is_object()) return Error{"invalid_argument", kind + " " + name + ": record " + it.key() + " has a non-object row"};
+        rows[it.key()].push_back(row);
+      }
+    }
+    return rows;
+  }
+  // Made with kubectl: what the spec says.
+  const json& spec = object.contains("spec") && object["spec"].is_object() ? object["spec"] : json::object();
+  std::int64_t created = created_ms_of(object);
+  if (kind == "templates") {
+    json s = template_spec_from_crd(spec);
+    rows["templates"].push_back({{"name", name}, {"spec", s.dump()}, {"created_ms", created}, {"created_by", "kubernetes"}});
+  } else if (kind == "functions") {
+    if (!spec.contains("template") || !spec["template"].is_string() || !spec.contains("device") || !spec["device"].is_string())
+      return Error{"invalid_argument", "IoTFunction " + name + ": spec.template and spec.device are required"};
+    rows["functions"].push_back({{"id", name},
+                                 {"template", spec["template"]},
+                                 {"device", spec["device"]},
+                                 {"pinned", spec.value("pinned", false) ? 1 : 0},
+                                 {"created_ms", created},
+                                 {"created_by", "kubernetes"},
+                                 {"updated_ms", created}});
+  } else if (kind == "policy") {
+    const json& st = object.contains("status") && object["status"].is_object() ? object["status"] : json::object();
+    rows["policy"].push_back({{"id", 1},
+                              {"version", std::max<std::int64_t>(st.value("version", std::int64_t{1}), 1)},
+                              {"spec", policy_spec_from_crd(spec).dump()},
+                              {"changed_ms", created},
+                              {"changed_by", "kubernetes"}});
+  }
+  return rows;  // devices and migrations are the orchestrator's own: none without a record
+}
+
+}  // namespace cluster
+
+// ---------------------------------------------------------------- rows in SQLite
+
+namespace {
+
+Status sql_error(sqlite3* db, const std::string& what) {
+  return Error{"internal", what + ": " + sqlite3_errmsg(db)};
+}
+
+// Every row of `sql` as a JSON object (column name -> value).
+Result<std::vector<json>> select_rows(sqlite3* db, const std::string& sql, const std::vector<std::string>& binds) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) return sql_error(db, "prepare " + sql).error();
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(st, sqlite3_finalize);
+  for (std::size_t i = 0; i < binds.size(); ++i)
+    sqlite3_bind_text(st, static_cast<int>(i + 1), binds[i].data(), static_cast<int>(binds[i].size()), SQLITE_TRANSIENT);
+  std::vector<json> out;
+  while (true) {
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return sql_error(db, "step " + sql).error();
+    json row = json::object();
+    for (int c = 0; c < sqlite3_column_count(st); ++c) {
+      std::string name = sqlite3_column_name(st, c);
+      switch (sqlite3_column_type(st, c)) {
+        case SQLITE_INTEGER: row[name] = static_cast<std::int64_t>(sqlite3_column_int64(st, c)); break;
+        case SQLITE_FLOAT: row[name] = sqlite3_column_double(st, c); break;
+        case SQLITE_NULL: row[name] = nullptr; break;
+        default: {
+          auto p = reinterpret_cast<const char*>(sqlite3_column_text(st, c));
+          row[name] = std::string(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(st, c)));
+        }
+      }
+    }
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+// Inserts `row` into `table`; its keys must be columns of the table (the
+// record is outside input: a key is never pasted into SQL unchecked).
+Status insert_row(sqlite3* db, const std::string& table, const json& row, const std::set<std::string>& columns,
+                  const std::string& where) {
+  std::string cols, marks;
+  std::vector<const json*> values;
+  for (auto it = row.begin(); it != row.end(); ++it) {
+    if (!columns.count(it.key())) return Error{"invalid_argument", where + ": unknown column " + table + "." + it.key()};
+    if (!values.empty()) {
+      cols += ", ";
+      marks += ", ";
+    }
+    cols += it.key();
+    marks += "?";
+    values.push_back(&*it);
+  }
+  std::string sql = "INSERT INTO " + table + "(" + cols + ") VALUES(" + marks + ")";
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) return sql_error(db, where + ": " + sql);
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(st, sqlite3_finalize);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const json& v = *values[i];
+    int at = static_cast<int>(i + 1);
+    if (v.is_null()) sqlite3_bind_null(st, at);
+    else if (v.is_number_integer()) sqlite3_bind_int64(st, at, v.get<std::int64_t>());
+    else if (v.is_number()) sqlite3_bind_double(st, at, v.get<double>());
+    else if (v.is_boolean()) sqlite3_bind_int64(st, at, v.get<bool>() ? 1 : 0);
+    else if (v.is_string()) {
+      const auto& s = v.get_ref<const std::string&>();
+      sqlite3_bind_text(st, at, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    } else {
+      return Error{"invalid_argument", where + ": " + table + "." + cols + ": a value is not a scalar"};
+    }
+  }
+  if (sqlite3_step(st) != SQLITE_DONE) return Error{"invalid_argument", where + ": " + sqlite3_errmsg(db)};
+  return ok_status();
+}
+
+Result<std::set<std::string>> columns_of(sqlite3* db, const std::string& table) {
+  auto rows = select_rows(db, "SELECT name FROM pragma_table_info(?)", {table});
+  if (!rows) return rows.error();
+  std::set<std::string> out;
+  for (const auto& r : *rows) out.insert(r["name"].get<std::string>());
+  return out;
+}
+
+const std::map<std::string, std::string>& plural_of() {
+  static const std::map<std::string, std::string> m = {{"templates", "functiontemplates"},
+                                                       {"functions", "iotfunctions"},
+                                                       {"devices", "devices"},
+                                                       {"migrations", "migrations"},
+                                                       {"policy", "offloadpolicies"}};
+  return m;
+}
+}  // namespace
+
+// ---------------------------------------------------------------- ClusterState
+
+ClusterState::ClusterState(Store& store, ClusterOptions options) : store_(store), options_(std::move(options)) {}
+
+std::string ClusterState::collection(const std::string& kind) const {
+  return "/apis/cloud4iot.io/v1alpha1/namespaces/" + options_.ns + "/" + plural_of().at(kind);
+}
+
+void ClusterState::drop_pending() {
+  std::lock_guard lock(mu_);
+  pending_.clear();
+}
+
+std::size_t ClusterState::pending() const {
+  std::lock_guard lock(mu_);
+  return pending_.size();
+}
+
+Result<cluster::Rows> ClusterState::read_rows(const std::string& kind, const std::string& id) {
+  static const std::map<std::string, std::vector<std::pair<std::string, std::string>>> queries = {
+      {"templates", {{"templates", "SELECT * FROM templates WHERE name = ?1"}}},
+      {"functions",
+       {{"functions", "SELECT * FROM functions WHERE id = ?1"}, {"placements", "SELECT * FROM placements WHERE function = ?1"}}},
+      {"devices",
+       {{"devices", "SELECT * FROM devices WHERE id = ?1"},
+        {"sightings", "SELECT * FROM sightings WHERE device = ?1 ORDER BY gateway"}}},
+      {"migrations", {{"migrations", "SELECT * FROM migrations WHERE id = CAST(?1 AS INTEGER)"}}},
+      {"policy", {{"policy", "SELECT * FROM policy WHERE id = 1"}}},
+      {"streams", {{"gateway_streams", "SELECT * FROM gateway_streams WHERE gateway = ?1 ORDER BY updated_ms DESC LIMIT 8"}}},
+  };
+  cluster::Rows rows;
+  auto st = store_.read([&](Conn& c) -> Status {
+    for (const auto& [table, sql] : queries.at(kind)) {
+      auto r = select_rows(c.db().handle(), sql, {id});
+      if (!r) return r.error();
+      if (!r->empty()) rows[table] = std::move(*r);
+    }
+    return ok_status();
+  });
+  if (!st) return st.error();
+  return rows;
+}
+
+Status ClusterState::write_object(k8s::Client& c, const std::string& kind, const std::string& id) {
+  auto rows = read_rows(kind, id);
+  if (!rows) return rows.error();
+  const std::string ssa = std::string("?fieldManager=") + k8s::kFieldManager + "&force=true";
+  auto check = [&](const Result<http::ClientResponse>& r, const std::string& what, bool not_found_ok) -> Status {
+    if (!r) return Error{"unavailable", what + ": " + r.error().message};
+    if (r->status == 200 || r->status == 201 || r->status == 202 || (not_found_ok && r->status == 404)) return ok_status();
+    // 4xx but a conflict or throttling: sending it again cannot help.
+    bool refused = r->status >= 400 && r->status < 500 && r->status != 409 && r->status != 429;
+    return Error{refused ? "rejected" : "unavailable", what + ": HTTP " + std::to_string(r->status) + ": " + k8s::status_message(*r)};
+  };
+  if (kind == "streams") {
+    if (rows->empty()) return ok_status();
+    json list = json::array();
+    for (const auto& row : rows->at("gateway_streams")) list.push_back(row);
+    json cm = {{"apiVersion", "v1"},
+               {"kind", "ConfigMap"},
+               {"metadata", {{"name", kStreamsConfigMap}, {"namespace", options_.ns}}},
+               {"data", {{id, list.dump()}}}};
+    std::string path = "/api/v1/namespaces/" + options_.ns + "/configmaps/" + kStreamsConfigMap;
+    return check(c.call("PATCH", path + ssa, cm.dump(), "application/apply-patch+yaml", false), "ConfigMap " + path, false);
+  }
+  std::string path = collection(kind) + "/" + cluster::object_name(kind, id);
+  const auto& primary = cluster::tables_of(kind).front();
+  if (!rows->count(primary))  // gone from the store: gone from the cluster
+    return check(c.call("DELETE", path, {}, {}, false), "delete " + path, true);
+  auto obj = cluster::to_object(kind, options_.ns, *rows);
+  if (!obj) return obj.error();
+  if (auto s = check(c.call("PATCH", path + ssa, obj->object.dump(), "application/apply-patch+yaml", false), "apply " + path, false);
+      !s)
+    return s;
+  if (obj->status.is_null()) return ok_status();
+  json st = {{"apiVersion", obj->object["apiVersion"]},
+             {"kind", obj->object["kind"]},
+             {"metadata", {{"name", obj->object["metadata"]["name"]}, {"namespace", options_.ns}}},
+             {"status", obj->status}};
+  return check(c.call("PATCH", path + "/status" + ssa, st.dump(), "application/apply-patch+yaml", false),
+               "apply " + path + "/status", false);
+}
+
+Status ClusterState::replicate(const std::vector<Change>& changes) {
+  std::vector<std::pair<std::string, std::string>> todo;
+  bool mirrored = false;
+  for (const auto& ch : changes)
+    if (!cluster::tables_of(ch.kind).empty()) mirrored = true;
+  if (may_write_ && !may_write_()) {
+    // Not the leader (or no longer sure to be): nothing of ours may reach
+    // the cluster. What a follower changes locally is replaced at its next sync.
+    drop_pending();
+    if (mirrored) return Error{"unavailable", "this replica is not the leader; retry"};
+    return ok_status();
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& ch : changes)
+      if (!cluster::tables_of(ch.kind).empty()) pending_.insert({ch.kind, ch.id});
+    // Sorted by kind: devices before streams, so a gateway's applied seq is
+    // never written ahead of the sightings it covers.
+    todo.assign(pending_.begin(), pending_.end());
+  }
+  if (todo.empty()) return ok_status();
+  if (!writer_client_) writer_client_ = std::make_unique<k8s::Client>(options_.endpoint, std::chrono::milliseconds(5'000), 2);
+  for (const auto& [kind, id] : todo) {
+    if (auto s = write_object(*writer_client_, kind, id); !s && s.error().code == "rejected") {
+      // The apiserver refuses this object as it is (a bug of ours, or RBAC):
+      // retrying would block every later write behind it. Say so loudly and go on.
+      spdlog::error("cluster state: {} {} refused, not recorded in the cluster: {}", kind, id, s.error().message);
+    } else if (!s) {
+      spdlog::warn("cluster state: {} {} not written ({} pending): {}", kind, id, pending(), s.error().message);
+      return Error{"unavailable", "the change is not yet recorded in the cluster (" + s.error().message + "); retry"};
+    }
+    std::lock_guard lock(mu_);
+    pending_.erase({kind, id});
+  }
+  return ok_status();
+}
+
+Result<std::size_t> ClusterState::hydrate() {
+  std::lock_guard hl(hydrate_mu_);
+  if (!hydrate_client_) hydrate_client_ = std::make_unique<k8s::Client>(options_.endpoint, std::chrono::milliseconds(10'000), 4);
+  auto& c = *hydrate_client_;
+  std::map<std::string, std::vector<cluster::Rows>> by_kind;
+  std::size_t objects = 0;
+  for (const auto& [kind, plural] : plural_of()) {
+    // Retried on 429 (a CRD's storage still initializing) and 5xx, with Retry-After.
+    auto r = c.call("GET", collection(kind), {}, {}, true);
+    if (!r) return Error{"unavailable", "list " + plural + ": " + r.error().message};
+    if (r->status != 200)
+      return Error{"unavailable", "list " + plural + ": HTTP " + std::to_string(r->status) + ": " + k8s::status_message(*r)};
+    auto list = json::parse(r->body, nullptr, false);
+    if (!list.is_object() || !list.contains("items") || !list["items"].is_array())
+      return Error{"unavailable", "list " + plural + ": not a list"};
+    for (const auto& item : list["items"]) {
+      auto rows = cluster::rows_of(kind, item);
+      if (!rows) {
+        spdlog::warn("cluster state: skipping {}", rows.error().message);
+        continue;
+      }
+      by_kind[kind].push_back(std::move(*rows));
+      objects++;
+    }
+  }
+  {
+    auto r = c.call("GET", "/api/v1/namespaces/" + options_.ns + "/configmaps/" + kStreamsConfigMap, {}, {}, true);
+    if (!r) return Error{"unavailable", "get ConfigMap " + std::string(kStreamsConfigMap) + ": " + r.error().message};
+    if (r->status == 200) {
+      auto cm = json::parse(r->body, nullptr, false);
+      if (cm.is_object() && cm.contains("data") && cm["data"].is_object())
+        for (auto it = cm["data"].begin(); it != cm["data"].end(); ++it) {
+          auto list = it->is_string() ? json::parse(it->get<std::string>(), nullptr, false) : json();
+          if (!list.is_array()) continue;
+          cluster::Rows rows;
+          for (const auto& row : list)
+            if (row.is_object()) rows["gateway_streams"].push_back(row);
+          by_kind["streams"].push_back(std::move(rows));
+          objects++;
+        }
+    } else if (r->status != 404) {
+      return Error{"unavailable", "get ConfigMap " + std::string(kStreamsConfigMap) + ": HTTP " + std::to_string(r->status)};
+    }
+  }
+  // What each object holds, to tell watchers what this load changed.
+  std::map<std::pair<std::string, std::string>, std::string> loaded;
+  for (const auto& [kind, list] : by_kind) {
+    if (kind == "streams") continue;
+    const std::string primary = cluster::tables_of(kind).front();
+    const char* key = kind == "templates" ? "name" : "id";
+    for (const auto& rows : list) {
+      auto it = rows.find(primary);
+      if (it == rows.end() || it->second.empty()) continue;
+      const json& k = it->second.front().contains(key) ? it->second.front()[key] : json();
+      std::string id = kind == "policy" ? "1" : k.is_string() ? k.get<std::string>() : k.dump();
+      json all = json::object();
+      for (const auto& [table, r] : rows) all[table] = r;
+      loaded[{kind, id}] = all.dump();
+    }
+  }
+  auto st = store_.write([&](Conn& conn) -> Status {
+    sqlite3* db = conn.db().handle();
+    for (const char* t : {"placements", "functions", "templates", "sightings", "devices", "migrations", "gateway_streams"})
+      if (auto s = conn.db().exec(std::string("DELETE FROM ") + t); !s) return s;
+    if (by_kind.count("policy"))
+      if (auto s = conn.db().exec("DELETE FROM policy"); !s) return s;
+    std::map<std::string, std::set<std::string>> columns;
+    // Parents before children (foreign keys): a function needs its template.
+    const std::vector<std::pair<std::string, std::vector<std::string>>> order = {
+        {"templates", {"templates"}}, {"functions", {"functions", "placements"}}, {"devices", {"devices", "sightings"}},
+        {"migrations", {"migrations"}}, {"policy", {"policy"}}, {"streams", {"gateway_streams"}}};
+    for (const auto& [kind, tables] : order) {
+      for (const auto& rows : by_kind[kind]) {
+        // One object's rows go in together or not at all.
+        if (auto s = conn.db().exec("SAVEPOINT object"); !s) return s;
+        Status ok = ok_status();
+        for (const auto& table : tables) {
+          if (!columns.count(table)) {
+            auto cols = columns_of(db, table);
+            if (!cols) return cols.error();
+            columns[table] = *cols;
+          }
+          auto it = rows.find(table);
+          if (it == rows.end()) continue;
+          for (const auto& row : it->second)
+            if (ok = insert_row(db, table, row, columns[table], kind); !ok) break;
+          if (!ok) break;
+        }
+        if (!ok) {
+          spdlog::warn("cluster state: an object of {} not loaded: {}", kind, ok.error().message);
+          (void)conn.db().exec("ROLLBACK TO object");
+        }
+        (void)conn.db().exec("RELEASE object");
+      }
+    }
+    // The policy's current version is also its latest history entry.
+    (void)conn.db().exec(
+        "INSERT OR IGNORE INTO policy_history(version, spec, changed_ms, changed_by) "
+        "SELECT version, spec, changed_ms, changed_by FROM policy");
+    return ok_status();
+  });
+  if (!st) return st.error();
+  std::vector<Change> changes;
+  for (const auto& [key, rows] : loaded) {
+    auto old = loaded_.find(key);
+    if (old == loaded_.end()) changes.push_back({key.first, key.second, "created"});
+    else if (old->second != rows) changes.push_back({key.first, key.second, "updated"});
+  }
+  for (const auto& [key, rows] : loaded_)
+    if (!loaded.count(key) && key.first != "policy") changes.push_back({key.first, key.second, "deleted"});
+  loaded_ = std::move(loaded);
+  if (on_loaded_ && !changes.empty()) on_loaded_(changes);
+  return objects;
+}
+
+}  // namespace c4i::orchestrator

@@ -1,0 +1,120 @@
+// The kubernetes backend's durable record: the cluster's own objects
+// (manifests/crds: FunctionTemplate, IoTFunction, Device, OffloadPolicy,
+// Migration; and a ConfigMap of the gateways' applied (boot_id, seq)).
+//
+// Each replica keeps a working copy in its Store (a file rebuilt at start,
+// never read back after a restart), so every read and the placement engine
+// work as on the other backends. The cluster is written through: after each
+// commit, the store's replicate hook writes the objects of what changed,
+// and the request is answered only once they are written (an accepted
+// event survives a kill -9 of the leader). Objects carry their typed
+// spec/status for kubectl, and the rows as an annotation
+// (cloud4iot.io/record) so a new leader rebuilds its copy exactly,
+// millisecond times and counters included. Objects written by hand with
+// kubectl (a FunctionTemplate, an IoTFunction, the OffloadPolicy: no record)
+// are read from their spec.
+//
+// Not kept in the cluster: nodes (the cluster has them), gateway usage
+// (the next heartbeat brings it), policy history beyond the current
+// version, and enrolment records (bootstrap tokens, issued certificates).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.hpp"
+#include "orchestrator/k8s_client.hpp"
+#include "orchestrator/store.hpp"
+
+namespace c4i::orchestrator {
+
+inline constexpr const char* kAnnotationRecord = "cloud4iot.io/record";
+inline constexpr const char* kStreamsConfigMap = "c4i-orchestrator-streams";
+
+// Pure conversions between the store's rows and the objects (unit tested).
+namespace cluster {
+// Row sets of one object, as JSON: {"templates": [row], ...}; keys are table names.
+using Rows = std::map<std::string, std::vector<nlohmann::json>>;
+
+// REST shapes (snake_case) <-> the CRDs' spec (camelCase, units spelled out:
+// cpu_m -> cpuMillis, cooldown_s -> cooldownSeconds). Map keys that are
+// names (env, nodeSelector, templates.<name>) are kept as they are.
+nlohmann::json template_spec_to_crd(const nlohmann::json& spec);
+nlohmann::json template_spec_from_crd(const nlohmann::json& spec);
+nlohmann::json policy_spec_to_crd(const nlohmann::json& spec);
+nlohmann::json policy_spec_from_crd(const nlohmann::json& spec);
+
+// The object names: templates and functions as DNS-1123 labels (the id
+// itself rides in the record), devices as the address with '-', migrations
+// "m-<id>".
+std::string object_name(const std::string& kind, const std::string& id);
+
+// The object (apiVersion, kind, metadata with the record annotation, spec)
+// and its status for one store kind ("templates", "functions", "devices",
+// "migrations", "policy") from the rows that describe it.
+struct ObjectPair {
+  nlohmann::json object;
+  nlohmann::json status;  // null: the kind has none to write
+};
+Result<ObjectPair> to_object(const std::string& kind, const std::string& ns, const Rows& rows);
+// The rows of one listed object: its record when it has one, else what its
+// spec says (objects made with kubectl). invalid_argument names the object.
+Result<Rows> rows_of(const std::string& kind, const nlohmann::json& object);
+}  // namespace cluster
+
+struct ClusterOptions {
+  k8s::Endpoint endpoint;
+  std::string ns;
+};
+
+class ClusterState {
+ public:
+  ClusterState(Store& store, ClusterOptions options);
+
+  // The Store's replicate hook (writer thread): notes what `changes` touched
+  // and writes every object not yet written; unavailable (503) when some
+  // could not be written (they stay pending and are written first next time).
+  Status replicate(const std::vector<Change>& changes);
+  // Forgets unwritten changes (a replica that is no longer the leader: its
+  // copy is replaced from the cluster next).
+  void drop_pending();
+  std::size_t pending() const;
+  // Set before the store commits anything: true while this replica may
+  // write the cluster (the leader, within its renew deadline). Unset: always.
+  void set_may_write(std::function<bool()> f) { may_write_ = std::move(f); }
+  // Called after each load with what it changed in the working copy (for
+  // /v1/watch on a follower, whose copy changes only this way). Set before use.
+  void set_on_loaded(std::function<void(const std::vector<Change>&)> f) { on_loaded_ = std::move(f); }
+
+  // Lists every object (consistent reads) and replaces the store's copy of
+  // templates, functions, placements, devices, sightings, policy, migrations
+  // and gateway streams. Returns how many objects it read.
+  Result<std::size_t> hydrate();
+
+ private:
+  Status write_object(k8s::Client& c, const std::string& kind, const std::string& id);
+  Result<cluster::Rows> read_rows(const std::string& kind, const std::string& id);
+  std::string collection(const std::string& kind) const;
+
+  Store& store_;
+  ClusterOptions options_;
+  mutable std::mutex mu_;  // guards pending_ (the writer thread and drop_pending)
+  std::set<std::pair<std::string, std::string>> pending_;
+  std::function<bool()> may_write_;
+  std::function<void(const std::vector<Change>&)> on_loaded_;
+  std::map<std::pair<std::string, std::string>, std::string> loaded_;  // (kind, id) -> rows as loaded; hydrate_mu_
+  std::unique_ptr<k8s::Client> writer_client_;   // the store's writer thread only
+  std::unique_ptr<k8s::Client> hydrate_client_;  // hydrate() callers, serialized by hydrate_mu_
+  std::mutex hydrate_mu_;
+};
+
+}  // namespace c4i::orchestrator

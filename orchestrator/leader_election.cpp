@@ -1,0 +1,268 @@
+#include "orchestrator/leader_election.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "orchestrator/k8s_objects.hpp"
+#include "orchestrator/state.hpp"
+
+namespace c4i::orchestrator {
+
+using nlohmann::json;
+
+namespace {
+std::string lease_path(const std::string& ns, const std::string& name) {
+  return "/apis/coordination.k8s.io/v1/namespaces/" + ns + "/leases" + (name.empty() ? "" : "/" + name);
+}
+}  // namespace
+
+Result<LeaseRecord> lease_from_json(const json& lease) {
+  if (!lease.is_object() || lease.value("kind", "") != "Lease")
+    return Error{"invalid_argument", "not a Lease object (kind is not Lease)"};
+  LeaseRecord r;
+  const json& md = lease.contains("metadata") ? lease["metadata"] : json::object();
+  if (md.contains("resourceVersion") && md["resourceVersion"].is_string()) r.resource_version = md["resourceVersion"];
+  if (md.contains("annotations") && md["annotations"].is_object()) {
+    const auto& a = md["annotations"];
+    if (a.contains(kAnnotationLeaderUrl) && a[kAnnotationLeaderUrl].is_string()) r.leader_url = a[kAnnotationLeaderUrl];
+  }
+  if (!lease.contains("spec")) return r;  // an empty Lease: nobody holds it
+  const json& spec = lease["spec"];
+  if (!spec.is_object()) return Error{"invalid_argument", "Lease spec is not an object"};
+  if (spec.contains("holderIdentity")) {
+    if (!spec["holderIdentity"].is_string()) return Error{"invalid_argument", "Lease spec.holderIdentity is not a string"};
+    r.holder = spec["holderIdentity"];
+  }
+  if (spec.contains("leaseDurationSeconds")) {
+    if (!spec["leaseDurationSeconds"].is_number_integer())
+      return Error{"invalid_argument", "Lease spec.leaseDurationSeconds is not an integer"};
+    r.lease_duration_s = spec["leaseDurationSeconds"];
+  }
+  if (spec.contains("leaseTransitions") && spec["leaseTransitions"].is_number_integer())
+    r.transitions = spec["leaseTransitions"];
+  for (auto [field, out] : {std::pair{"acquireTime", &r.acquire_ms}, std::pair{"renewTime", &r.renew_ms}})
+    if (spec.contains(field) && spec[field].is_string())
+      *out = k8s::parse_rfc3339_ms(spec[field].get<std::string>()).value_or(0);
+  return r;
+}
+
+json lease_to_json(const LeaseRecord& r, const std::string& name, const std::string& ns) {
+  json md = {{"name", name}, {"namespace", ns}, {"annotations", {{kAnnotationLeaderUrl, r.leader_url}}}};
+  if (!r.resource_version.empty()) md["resourceVersion"] = r.resource_version;
+  json spec = {{"holderIdentity", r.holder}, {"leaseDurationSeconds", r.lease_duration_s}, {"leaseTransitions", r.transitions}};
+  if (r.acquire_ms) spec["acquireTime"] = k8s::format_rfc3339_micro(r.acquire_ms);
+  if (r.renew_ms) spec["renewTime"] = k8s::format_rfc3339_micro(r.renew_ms);
+  return {{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}, {"metadata", md}, {"spec", spec}};
+}
+
+Status validate(const ElectionTiming& t) {
+  if (t.retry_period.count() <= 0) return Error{"invalid_argument", "--retry-period-ms must be above 0"};
+  if (t.lease_duration.count() % 1000 != 0 || t.lease_duration.count() < 1000)
+    return Error{"invalid_argument", "--lease-duration-s must be a whole number of seconds, at least 1"};
+  if (t.renew_deadline <= t.retry_period)
+    return Error{"invalid_argument", "--renew-deadline-ms must be above --retry-period-ms"};
+  if (t.lease_duration <= t.renew_deadline)
+    return Error{"invalid_argument", "--lease-duration-s must be above --renew-deadline-ms"};
+  return ok_status();
+}
+
+const char* to_string(LeaseAction a) {
+  switch (a) {
+    case LeaseAction::create: return "create";
+    case LeaseAction::renew: return "renew";
+    case LeaseAction::acquire: return "acquire";
+    case LeaseAction::wait: return "wait";
+  }
+  return "?";
+}
+
+LeaseAction decide_lease(const std::optional<LeaseRecord>& current, const std::string& me, SteadyTime observed_at,
+                         SteadyTime now) {
+  if (!current) return LeaseAction::create;
+  if (current->holder == me) return LeaseAction::renew;
+  if (current->holder.empty()) return LeaseAction::acquire;  // released
+  // The holder's own promise: it renews within this long, or may be replaced.
+  auto duration = std::chrono::seconds(std::max<std::int64_t>(current->lease_duration_s, 0));
+  return now >= observed_at + duration ? LeaseAction::acquire : LeaseAction::wait;
+}
+
+bool may_act(std::optional<SteadyTime> last_renewed, SteadyTime now, std::chrono::milliseconds renew_deadline) {
+  return last_renewed && now - *last_renewed < renew_deadline;
+}
+
+// ---------------------------------------------------------------- LeaderElector
+
+LeaderElector::LeaderElector(ElectorOptions options) : options_(std::move(options)) {}
+
+LeaderElector::~LeaderElector() { stop(); }
+
+void LeaderElector::start() { thread_ = std::thread([this] { loop(); }); }
+
+void LeaderElector::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool LeaderElector::leading() const {
+  std::lock_guard lock(mu_);
+  return leading_ && may_act(renewed_at_, std::chrono::steady_clock::now(), options_.timing.renew_deadline);
+}
+
+std::string LeaderElector::leader_identity() const {
+  std::lock_guard lock(mu_);
+  return seen_ ? seen_->holder : "";
+}
+
+std::string LeaderElector::leader_url() const {
+  std::lock_guard lock(mu_);
+  return seen_ && !seen_->holder.empty() ? seen_->leader_url : "";
+}
+
+void LeaderElector::set_leading(bool on) {
+  {
+    std::lock_guard lock(mu_);
+    if (leading_ == on) return;
+    leading_ = on;
+  }
+  spdlog::info("leader election: {} the leader (lease {}/{}, identity {}, at {} ms)", on ? "became" : "no longer",
+               options_.ns, options_.lease_name, options_.identity, now_ms());
+  if (on && on_started_) on_started_();
+  if (!on && on_stopped_) on_stopped_();
+}
+
+void LeaderElector::loop() {
+  // A request ends within half the renew deadline, so a read and a write
+  // fit in it. (Acting stops at the deadline however long a call takes:
+  // leading() counts from when the last successful renew was sent.)
+  k8s::Client client(options_.endpoint, options_.timing.renew_deadline / 2, 1);
+  while (true) {
+    bool held = round(client);
+    bool acting;
+    {
+      std::lock_guard lock(mu_);
+      acting = held && may_act(renewed_at_, std::chrono::steady_clock::now(), options_.timing.renew_deadline);
+    }
+    set_leading(acting);
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, options_.timing.retry_period, [&] { return stop_; });
+    if (stop_) break;
+  }
+  bool was = false;
+  {
+    std::lock_guard lock(mu_);
+    was = leading_;
+  }
+  set_leading(false);
+  if (was) release(client);
+}
+
+bool LeaderElector::round(k8s::Client& c) {
+  const auto& me = options_.identity;
+  auto got = c.call("GET", lease_path(options_.ns, options_.lease_name), {}, {}, false);
+  std::optional<LeaseRecord> current;
+  if (!got) {
+    spdlog::warn("leader election: reading lease {}/{}: {}", options_.ns, options_.lease_name, got.error().message);
+    std::lock_guard lock(mu_);
+    return seen_ && seen_->holder == me;  // keep acting until the renew deadline says otherwise
+  }
+  if (got->status == 200) {
+    auto parsed = lease_from_json(json::parse(got->body, nullptr, false));
+    if (!parsed) {
+      spdlog::error("leader election: lease {}/{}: {}", options_.ns, options_.lease_name, parsed.error().message);
+      return false;
+    }
+    current = std::move(*parsed);
+  } else if (got->status != 404) {
+    spdlog::warn("leader election: reading lease {}/{}: HTTP {}: {}", options_.ns, options_.lease_name, got->status,
+                 k8s::status_message(*got));
+    std::lock_guard lock(mu_);
+    return seen_ && seen_->holder == me;
+  }
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    std::string key = current ? current->holder + "|" + current->resource_version : "";
+    if (key != seen_key_) {
+      seen_key_ = key;
+      seen_at_ = now;  // the expiry clock of this record starts when we first see it
+    }
+    seen_ = current;
+    if (current && current->holder != me) renewed_at_.reset();
+  }
+  LeaseAction action = decide_lease(current, me, seen_at_, now);
+  if (action == LeaseAction::wait) return false;
+
+  LeaseRecord next;
+  std::int64_t t = now_ms();
+  next.holder = me;
+  next.lease_duration_s = std::chrono::duration_cast<std::chrono::seconds>(options_.timing.lease_duration).count();
+  next.renew_ms = t;
+  next.leader_url = options_.url;
+  if (action == LeaseAction::renew) {
+    next.acquire_ms = current->acquire_ms ? current->acquire_ms : t;
+    next.transitions = current->transitions;
+  } else {
+    next.acquire_ms = t;
+    next.transitions = current ? current->transitions + 1 : 0;
+  }
+  if (current) next.resource_version = current->resource_version;
+  auto body = lease_to_json(next, options_.lease_name, options_.ns).dump();
+  // Fencing counts from before the write: others start their clock only after it.
+  auto sent = std::chrono::steady_clock::now();
+  auto r = action == LeaseAction::create
+               ? c.call("POST", lease_path(options_.ns, ""), body, "application/json", false)
+               : c.call("PUT", lease_path(options_.ns, options_.lease_name), body, "application/json", false);
+  if (!r) {
+    spdlog::warn("leader election: {} lease {}/{}: {}", to_string(action), options_.ns, options_.lease_name, r.error().message);
+    std::lock_guard lock(mu_);
+    return action == LeaseAction::renew;
+  }
+  if (r->status == 409) {
+    // Someone else wrote it first (created, renewed or took it over): read again next round.
+    spdlog::info("leader election: {} lost a race for lease {}/{} (409)", to_string(action), options_.ns, options_.lease_name);
+    return false;
+  }
+  if (r->status != 200 && r->status != 201) {
+    spdlog::warn("leader election: {} lease {}/{}: HTTP {}: {}", to_string(action), options_.ns, options_.lease_name,
+                 r->status, k8s::status_message(*r));
+    return action == LeaseAction::renew;
+  }
+  auto written = lease_from_json(json::parse(r->body, nullptr, false));
+  std::lock_guard lock(mu_);
+  renewed_at_ = sent;
+  if (written) {
+    seen_ = *written;
+    seen_key_ = written->holder + "|" + written->resource_version;
+    seen_at_ = sent;
+  }
+  if (action != LeaseAction::renew)
+    spdlog::info("leader election: {} lease {}/{} as {}", action == LeaseAction::create ? "created" : "took over",
+                 options_.ns, options_.lease_name, me);
+  return true;
+}
+
+void LeaderElector::release(k8s::Client& c) {
+  std::optional<LeaseRecord> held;
+  {
+    std::lock_guard lock(mu_);
+    held = seen_;
+  }
+  if (!held || held->holder != options_.identity) return;
+  LeaseRecord r = *held;
+  r.holder.clear();
+  r.lease_duration_s = 1;
+  r.renew_ms = now_ms();
+  auto res = c.call("PUT", lease_path(options_.ns, options_.lease_name), lease_to_json(r, options_.lease_name, options_.ns).dump(),
+                    "application/json", false);
+  if (!res || (res->status != 200))
+    spdlog::warn("leader election: releasing lease {}/{} failed ({}); a successor waits for it to expire", options_.ns,
+                 options_.lease_name, res ? std::to_string(res->status) : res.error().message);
+  else
+    spdlog::info("leader election: released lease {}/{}", options_.ns, options_.lease_name);
+}
+
+}  // namespace c4i::orchestrator

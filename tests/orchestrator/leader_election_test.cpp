@@ -1,0 +1,279 @@
+// The pure parts of high availability on the kubernetes backend: the Lease
+// decisions (who may take a Lease, when a holder must stop acting) given
+// times, the Lease object both ways, and the cluster record of the state
+// (rows -> objects -> rows, and objects made by hand with kubectl). The
+// election itself, on a real apiserver, is kubernetes_ha_test.cpp.
+#include "orchestrator/leader_election.hpp"
+
+#include <gtest/gtest.h>
+
+#include "orchestrator/cluster_state.hpp"
+#include "orchestrator/state.hpp"
+#include "tests/support/testlib.hpp"
+
+namespace c4i::orchestrator {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+LeaseRecord held_by(const std::string& who, std::int64_t duration_s = 15) {
+  LeaseRecord r;
+  r.holder = who;
+  r.lease_duration_s = duration_s;
+  r.resource_version = "7";
+  return r;
+}
+
+TEST(LeaseDecision, NoLeaseIsCreated) {
+  auto t = SteadyTime{} + 100s;
+  EXPECT_EQ(decide_lease(std::nullopt, "a", t, t), LeaseAction::create);
+}
+
+TEST(LeaseDecision, TheHolderRenewsItsOwnLeaseEvenAfterARestart) {
+  auto t = SteadyTime{} + 100s;
+  EXPECT_EQ(decide_lease(held_by("a"), "a", t, t), LeaseAction::renew);
+  EXPECT_EQ(decide_lease(held_by("a"), "a", t, t + 1h), LeaseAction::renew);
+}
+
+TEST(LeaseDecision, AReleasedLeaseIsTakenAtOnce) {
+  auto t = SteadyTime{} + 100s;
+  EXPECT_EQ(decide_lease(held_by(""), "b", t, t), LeaseAction::acquire);
+}
+
+TEST(LeaseDecision, AnotherHoldersLeaseIsTakenOnlyAfterItsDurationOnOurClock) {
+  auto seen = SteadyTime{} + 100s;
+  EXPECT_EQ(decide_lease(held_by("a", 15), "b", seen, seen), LeaseAction::wait);
+  EXPECT_EQ(decide_lease(held_by("a", 15), "b", seen, seen + 14999ms), LeaseAction::wait);
+  EXPECT_EQ(decide_lease(held_by("a", 15), "b", seen, seen + 15s), LeaseAction::acquire);
+  // The holder's own duration counts, not ours.
+  EXPECT_EQ(decide_lease(held_by("a", 4), "b", seen, seen + 4s), LeaseAction::acquire);
+  EXPECT_EQ(decide_lease(held_by("a", 60), "b", seen, seen + 30s), LeaseAction::wait);
+}
+
+TEST(LeaseDecision, AHolderActsOnlyWithinItsRenewDeadline) {
+  auto renewed = SteadyTime{} + 100s;
+  EXPECT_FALSE(may_act(std::nullopt, renewed, 10s));
+  EXPECT_TRUE(may_act(renewed, renewed, 10s));
+  EXPECT_TRUE(may_act(renewed, renewed + 9999ms, 10s));
+  EXPECT_FALSE(may_act(renewed, renewed + 10s, 10s));
+}
+
+TEST(LeaseDecision, TimingMustLeaveTheHolderTimeToStopBeforeExpiry) {
+  EXPECT_TRUE(validate(ElectionTiming{15s, 10s, 2s}));
+  EXPECT_TRUE(validate(ElectionTiming{4s, 3s, 500ms}));
+  auto e = validate(ElectionTiming{10s, 10s, 2s});
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("--lease-duration-s"), std::string::npos) << e.error().message;
+  e = validate(ElectionTiming{15s, 2s, 2s});
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("--renew-deadline-ms"), std::string::npos) << e.error().message;
+  EXPECT_FALSE(validate(ElectionTiming{1500ms, 1s, 500ms}));  // Lease durations are whole seconds
+  EXPECT_FALSE(validate(ElectionTiming{15s, 10s, 0ms}));
+}
+
+TEST(LeaseObject, RoundTripsThroughJson) {
+  LeaseRecord r = held_by("orch-1_42", 4);
+  r.acquire_ms = 1'790'000'000'123;
+  r.renew_ms = 1'790'000'004'456;
+  r.transitions = 3;
+  r.leader_url = "https://10.0.0.7:8443";
+  json j = lease_to_json(r, "c4i-orchestrator", "cloud4iot");
+  EXPECT_EQ(j["spec"]["renewTime"], "2026-09-21T14:13:24.456000Z");  // MicroTime
+  auto back = lease_from_json(j);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->holder, r.holder);
+  EXPECT_EQ(back->lease_duration_s, 4);
+  EXPECT_EQ(back->acquire_ms, r.acquire_ms);
+  EXPECT_EQ(back->renew_ms, r.renew_ms);
+  EXPECT_EQ(back->transitions, 3);
+  EXPECT_EQ(back->leader_url, r.leader_url);
+  EXPECT_EQ(back->resource_version, "7");
+}
+
+TEST(LeaseObject, BadObjectsNameWhatIsWrong) {
+  auto e = lease_from_json(json{{"kind", "ConfigMap"}});
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("Lease"), std::string::npos);
+  e = lease_from_json(json{{"kind", "Lease"}, {"spec", {{"holderIdentity", 5}}}});
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("holderIdentity"), std::string::npos);
+  auto empty = lease_from_json(json{{"kind", "Lease"}, {"metadata", {{"resourceVersion", "1"}}}});
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->holder, "");
+}
+
+// ---------------------------------------------------------------- the cluster record
+
+cluster::Rows function_rows() {
+  return {{"functions",
+           {{{"id", "HR_patient.a"}, {"template", "hr"}, {"device", "c4:7c:8d:6a:3e:01"}, {"pinned", 0},
+             {"created_ms", 1'790'000'000'001}, {"created_by", "alice"}, {"state", "running"}, {"node", "gw-2"},
+             {"restarts", 1}, {"last_exit", "exit 3"}, {"started_ms", 1'790'000'000'500}, {"first_data_ms", nullptr},
+             {"updated_ms", 1'790'000'000'600}}}},
+          {"placements",
+           {{{"function", "HR_patient.a"}, {"node", "gw-2"}, {"tier", ""}, {"kind", "roam"}, {"reason", "rssi"},
+             {"decided_ms", 1'790'000'000'400}, {"migration", 12}}}}};
+}
+
+TEST(ClusterRecord, AFunctionBecomesAnIoTFunctionAndComesBackExactly) {
+  auto o = cluster::to_object("functions", "cloud4iot", function_rows());
+  ASSERT_TRUE(o) << o.error().message;
+  const json& obj = o->object;
+  EXPECT_EQ(obj["kind"], "IoTFunction");
+  EXPECT_EQ(obj["metadata"]["name"], cluster::object_name("functions", "HR_patient.a"));
+  for (char c : obj["metadata"]["name"].get<std::string>()) EXPECT_FALSE(c >= 'A' && c <= 'Z');
+  EXPECT_EQ(obj["spec"], (json{{"template", "hr"}, {"device", "c4:7c:8d:6a:3e:01"}, {"pinned", false}}));
+  EXPECT_EQ(o->status["phase"], "running");
+  EXPECT_EQ(o->status["desired"]["kind"], "roam");
+  EXPECT_EQ(o->status["lastMigration"], "m-12");
+  EXPECT_EQ(o->status["startedTime"], "2026-09-21T14:13:20.500000Z");
+  auto back = cluster::rows_of("functions", obj);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, function_rows());
+}
+
+TEST(ClusterRecord, StatusOmitsValuesTheCrdWouldRefuse) {
+  cluster::Rows rows = {{"devices",
+                         {{{"id", "c4:7c:8d:6a:3e:01"}, {"addr_type", "weird"}, {"state", "present"}, {"gateway", "gw-1"},
+                           {"rssi", 99}, {"services", "not json"}, {"first_seen_ms", 1}, {"last_seen_ms", 2}}}},
+                        {"sightings",
+                         {{{"device", "c4:7c:8d:6a:3e:01"}, {"gateway", "gw-1"}, {"rssi", -200}, {"present", 1},
+                           {"enter_t", 5}, {"enter_notified_ms", 6}, {"last_t", 7}}}}};
+  auto o = cluster::to_object("devices", "ns", rows);
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->object["metadata"]["name"], "c4-7c-8d-6a-3e-01");
+  EXPECT_FALSE(o->object["spec"].contains("addressType"));
+  EXPECT_FALSE(o->status.contains("rssi"));
+  EXPECT_EQ(o->status["sightings"][0]["rssi"], -127);
+  EXPECT_EQ(o->status["services"], json::array());
+  // The record keeps the rows as they are.
+  auto back = cluster::rows_of("devices", o->object);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, rows);
+}
+
+TEST(ClusterRecord, AMigrationKeepsItsTimelineInRfc3339) {
+  cluster::Rows rows = {{"migrations",
+                         {{{"id", 7}, {"function", "hr-1"}, {"kind", "roam"}, {"reason", "r"}, {"from_node", "gw-1"},
+                           {"to_node", "gw-2"}, {"to_tier", ""}, {"state", "done"}, {"attempts", 0},
+                           {"next_retry_ms", nullptr}, {"failed_step", ""}, {"error", ""}, {"requested_by", "placement"},
+                           {"detected", 1'790'000'000'000}, {"notified", 1'790'000'000'010}, {"decided", 1'790'000'000'020},
+                           {"applied", nullptr}, {"scheduled", nullptr}, {"started", nullptr}, {"first_data", 1'790'000'000'090},
+                           {"updated_ms", 1'790'000'000'090}, {"steps", "{\"stopped\": 1790000000030}"}}}}};
+  auto o = cluster::to_object("migrations", "ns", rows);
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->object["metadata"]["name"], "m-7");
+  EXPECT_EQ(o->object["spec"]["to"], (json{{"node", "gw-2"}}));
+  EXPECT_EQ(o->status["timeline"]["decided"], "2026-09-21T14:13:20.020000Z");
+  EXPECT_EQ(o->status["timeline"]["firstData"], "2026-09-21T14:13:20.090000Z");
+  EXPECT_FALSE(o->status["timeline"].contains("applied"));
+  EXPECT_EQ(o->status["steps"]["stopped"], "2026-09-21T14:13:20.030000Z");
+  EXPECT_FALSE(o->status.contains("failure"));
+}
+
+TEST(ClusterRecord, ATierMigrationsSpecStaysTheSameWhenTheSchedulerPicksTheNode) {
+  cluster::Rows rows = {{"migrations",
+                         {{{"id", 8}, {"function", "hr-1"}, {"kind", "offload_up"}, {"reason", "hot"}, {"from_node", "gw-1"},
+                           {"to_node", ""}, {"to_tier", "edge"}, {"state", "applying"}, {"requested_by", "placement"}}}}};
+  auto before = cluster::to_object("migrations", "ns", rows);
+  rows["migrations"][0]["to_node"] = "edge-1";  // bound later
+  auto after = cluster::to_object("migrations", "ns", rows);
+  ASSERT_TRUE(before && after);
+  EXPECT_EQ(before->object["spec"], after->object["spec"]);  // the CRD refuses a changed spec
+  EXPECT_EQ(after->object["spec"]["to"], (json{{"tier", "edge"}}));
+  EXPECT_EQ(cluster::rows_of("migrations", after->object)->at("migrations")[0]["to_node"], "edge-1");
+}
+
+TEST(ClusterRecord, SpecsUseTheCrdsNamesAndKeepUserKeys) {
+  json tpl = {{"image", "img"}, {"command", {"/f"}}, {"cpu_m", 100}, {"mem_mb", 64}, {"near_device", false},
+              {"node_selector", {{"disk_type", "ssd"}}}, {"env", {{"LOG_LEVEL", "x"}}}, {"description", "d"}};
+  json crd = cluster::template_spec_to_crd(tpl);
+  EXPECT_EQ(crd["cpuMillis"], 100);
+  EXPECT_EQ(crd["memoryMiB"], 64);
+  EXPECT_EQ(crd["nearDevice"], false);
+  EXPECT_EQ(crd["nodeSelector"], (json{{"disk_type", "ssd"}}));
+  EXPECT_EQ(crd["env"], (json{{"LOG_LEVEL", "x"}}));
+  EXPECT_FALSE(crd.contains("description"));
+  json back = cluster::template_spec_from_crd(crd);
+  tpl.erase("description");
+  EXPECT_EQ(back, tpl);
+
+  json pol = {{"tiers", {{"gateway", {{"cpu_high", 0.8}, {"cpu_low", 0.3}}}}},
+              {"cooldown_s", 5}, {"lost_after_s", 9}, {"node_stale_after_s", 30}, {"rssi_threshold_dbm", -80},
+              {"templates", {{"my_tpl", {{"tiers", {"gateway"}}}}}}};
+  json pcrd = cluster::policy_spec_to_crd(pol);
+  EXPECT_EQ(pcrd["tiers"]["gateway"]["cpuHigh"], 0.8);
+  EXPECT_EQ(pcrd["cooldownSeconds"], 5);
+  EXPECT_EQ(pcrd["lostAfterSeconds"], 9);
+  EXPECT_EQ(pcrd["nodeStaleAfterSeconds"], 30);
+  EXPECT_EQ(pcrd["rssiThresholdDbm"], -80);
+  EXPECT_TRUE(pcrd["templates"].contains("my_tpl"));
+  EXPECT_EQ(cluster::policy_spec_from_crd(pcrd), pol);
+}
+
+TEST(ClusterRecord, ObjectsMadeWithKubectlAreReadFromTheirSpec) {
+  json fn = {{"apiVersion", "cloud4iot.io/v1alpha1"},
+             {"kind", "IoTFunction"},
+             {"metadata", {{"name", "hr-a"}, {"creationTimestamp", "2026-12-01T10:00:00Z"}}},
+             {"spec", {{"template", "hr"}, {"device", "c4:7c:8d:6a:3e:01"}, {"pinned", true}}}};
+  auto rows = cluster::rows_of("functions", fn);
+  ASSERT_TRUE(rows) << rows.error().message;
+  const json& f = rows->at("functions").at(0);
+  EXPECT_EQ(f["id"], "hr-a");
+  EXPECT_EQ(f["pinned"], 1);
+  EXPECT_EQ(f["created_ms"], 1'796'119'200'000);
+  EXPECT_FALSE(rows->count("placements"));
+
+  json bad = fn;
+  bad["spec"].erase("device");
+  auto e = cluster::rows_of("functions", bad);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("spec.device"), std::string::npos);
+
+  json forged = fn;
+  forged["metadata"]["annotations"][kAnnotationRecord] = R"({"bootstrap_tokens": []})";
+  e = cluster::rows_of("functions", forged);
+  ASSERT_FALSE(e);  // a record may name only its kind's tables
+  EXPECT_NE(e.error().message.find("bootstrap_tokens"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- the store's replicate hook
+
+TEST(StoreReplication, AWriteIsAnsweredOnlyAfterTheHookAndItsFailureIsTheWritersError) {
+  c4i::testing::TempDir dir;
+  auto store = Store::open(dir.file("state.db"));
+  ASSERT_TRUE(store) << store.error().message;
+  State state(**store);
+  std::vector<std::vector<Change>> calls;
+  bool fail = true;
+  (*store)->set_replicate([&](const std::vector<Change>& changes) -> Status {
+    calls.push_back(changes);
+    if (fail) return Error{"unavailable", "the cluster did not take it"};
+    return ok_status();
+  });
+  json tpl = {{"name", "hr"}, {"command", {"/bin/true"}}};
+  auto r = state.create_template(tpl, "alice");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "unavailable");  // the API answers 503
+  ASSERT_EQ(calls.size(), 1u);
+  ASSERT_EQ(calls[0].size(), 1u);
+  EXPECT_EQ(calls[0][0].kind, "templates");
+  EXPECT_EQ(calls[0][0].id, "hr");
+  EXPECT_TRUE(state.get("templates", "hr"));  // the working copy has it; the hook keeps it to retry
+
+  fail = false;
+  tpl["name"] = "hr2";
+  EXPECT_TRUE(state.create_template(tpl, "alice"));
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[1][0].id, "hr2");
+  // A write that changes nothing still passes through the hook (what is pending is written first).
+  EXPECT_FALSE(state.create_template(tpl, "alice"));  // 409: exists
+  auto ok = (*store)->write([](Conn&) { return ok_status(); });
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(calls.size(), 4u);
+  EXPECT_TRUE(calls.back().empty());
+}
+
+}  // namespace
+}  // namespace c4i::orchestrator
