@@ -230,31 +230,29 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
     std::map<std::string, std::int64_t> seq{{"gw-1", 1}, {"gw-2", 1}};
     std::string at = "gw-1";
     bool first = true;
+    // Delivers one batch of `gw` and records when it was acknowledged (and,
+    // for an entering gateway, that it is the last the device entered).
+    auto send = [&](const std::string& gw, const std::vector<json>& events, std::int64_t t, bool entered) {
+      if (!deliver(gw, batch(gw, "boot-" + gw, events))) {
+        std::lock_guard lock(acked_mu);
+        stream_error = "a batch of " + gw + " was never acknowledged";
+        return false;
+      }
+      std::lock_guard lock(acked_mu);
+      acked_t[gw] = t;
+      if (entered) last_enter = gw;
+      return true;
+    };
     while (!stop) {
       std::string near = first ? "gw-1" : (at == "gw-1" ? "gw-2" : "gw-1"), far = near == "gw-1" ? "gw-2" : "gw-1";
       std::int64_t t = unix_ms();
       std::vector<json> near_events;
       if (first) near_events.push_back(heartbeat(seq[near]++, 0.2, 0.2, t));
       near_events.push_back(seen(seq[near]++, kDev, -45, t));
-      if (!deliver(near, batch(near, "boot-" + near, near_events))) {
-        std::lock_guard lock(acked_mu);
-        stream_error = "a batch of " + near + " was never acknowledged";
-        return;
-      }
-      {
-        std::lock_guard lock(acked_mu);
-        acked_t[near] = t;
-        last_enter = near;
-      }
+      if (!send(near, near_events, t, true)) return;
       if (!first) {
         std::int64_t t2 = unix_ms();
-        if (!deliver(far, batch(far, "boot-" + far, {seen(seq[far]++, kDev, -75, t2, "refresh")}))) {
-          std::lock_guard lock(acked_mu);
-          stream_error = "a batch of " + far + " was never acknowledged";
-          return;
-        }
-        std::lock_guard lock(acked_mu);
-        acked_t[far] = t2;
+        if (!send(far, {seen(seq[far]++, kDev, -75, t2, "refresh")}, t2, false)) return;
       }
       at = near;
       first = false;
