@@ -169,29 +169,33 @@ json batch(const std::string& gateway, const std::string& boot_id, const std::ve
   return {{"gateway", gateway}, {"boot_id", boot_id}, {"seq", events.empty() ? json(1) : events.front()["seq"]}, {"events", events}};
 }
 
+std::map<std::string, std::string> process_environment(pid_t pid) {
+  std::map<std::string, std::string> vars;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  if (!in) return vars;
+  std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t pos = 0;
+  while (pos < env.size()) {
+    std::size_t z = env.find('\0', pos);
+    if (z == std::string::npos) z = env.size();
+    std::string kv = env.substr(pos, z - pos);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) vars[kv.substr(0, eq)] = kv.substr(eq + 1);
+    pos = z + 1;
+  }
+  return vars;
+}
+
 std::map<std::string, std::vector<std::pair<pid_t, std::string>>> function_processes(const std::string& owner) {
   std::map<std::string, std::vector<std::pair<pid_t, std::string>>> out;
-  std::string marker = "C4I_OWNER=" + owner;
   DIR* d = opendir("/proc");
   if (!d) return out;
   while (dirent* e = readdir(d)) {
     char* end = nullptr;
     long pid = std::strtol(e->d_name, &end, 10);
     if (!end || *end != '\0' || pid <= 1) continue;
-    std::ifstream in("/proc/" + std::string(e->d_name) + "/environ", std::ios::binary);
-    if (!in) continue;
-    std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::map<std::string, std::string> vars;
-    std::size_t pos = 0;
-    while (pos < env.size()) {
-      std::size_t z = env.find('\0', pos);
-      if (z == std::string::npos) z = env.size();
-      std::string kv = env.substr(pos, z - pos);
-      auto eq = kv.find('=');
-      if (eq != std::string::npos) vars[kv.substr(0, eq)] = kv.substr(eq + 1);
-      pos = z + 1;
-    }
-    if (vars["C4I_OWNER"] != owner) continue;
+    auto vars = process_environment(static_cast<pid_t>(pid));
+    if (vars.empty() || vars["C4I_OWNER"] != owner) continue;
     // One instance is one process group (the backend starts each in its own):
     // a function's helper processes, or a sanitizer's tracer task cloned at
     // exit, share its group and are not a second copy. A zombie has no

@@ -93,6 +93,8 @@ std::unique_ptr<http::Client> gateway_client(std::uint16_t port, const std::stri
 // found in /proc by their environment: function id -> [(process group, node)],
 // one entry per running instance.
 std::map<std::string, std::vector<std::pair<pid_t, std::string>>> function_processes(const std::string& owner);
+// The environment of a process (/proc/PID/environ), empty when it is gone or not ours to read.
+std::map<std::string, std::string> process_environment(pid_t pid);
 
 // Waits until GET `target` answers 200 with a body for which `pred` holds; returns the last body.
 nlohmann::json wait_for(http::Client& c, const std::string& target, const std::function<bool(const nlohmann::json&)>& pred,

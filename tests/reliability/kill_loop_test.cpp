@@ -64,17 +64,10 @@ std::map<std::string, std::vector<pid_t>> reader_processes(const std::string& ow
     std::ifstream comm(e.path() / "comm");
     std::string c;
     if (!std::getline(comm, c) || c != "c4i-reader") continue;
-    std::ifstream in(e.path() / "environ", std::ios::binary);
-    std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto var = [&](const std::string& k) -> std::string {
-      auto at = env.find(k + "=");
-      while (at != std::string::npos && at != 0 && env[at - 1] != '\0') at = env.find(k + "=", at + 1);
-      if (at == std::string::npos) return "";
-      auto from = at + k.size() + 1;
-      return env.substr(from, env.find('\0', from) - from);
-    };
-    if (var("C4I_OWNER") != owner) continue;
-    out[var("C4I_FUNCTION")].push_back(static_cast<pid_t>(std::stol(name)));
+    auto pid = static_cast<pid_t>(std::stol(name));
+    auto vars = process_environment(pid);
+    if (vars["C4I_OWNER"] != owner) continue;
+    out[vars["C4I_FUNCTION"]].push_back(pid);
   }
   return out;
 }
