@@ -42,9 +42,13 @@ std::optional<CpuTimes> parse_proc_stat(std::string_view text) {
     f.push_back(*v);
   }
   if (f.size() < 4) return std::nullopt;
+  // Counters that do not fit a 64-bit sum are not /proc/stat: refuse them
+  // rather than wrap into busy > total.
   CpuTimes t;
-  for (auto v : f) t.total += v;
-  const std::uint64_t idle = f[3] + (f.size() > 4 ? f[4] : 0);
+  for (auto v : f)
+    if (__builtin_add_overflow(t.total, v, &t.total)) return std::nullopt;
+  std::uint64_t idle = f[3];
+  if (f.size() > 4 && __builtin_add_overflow(idle, f[4], &idle)) return std::nullopt;
   t.busy = t.total - idle;
   return t;
 }

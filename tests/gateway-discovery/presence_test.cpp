@@ -294,6 +294,9 @@ TEST(ProcStats, CpuAndMemoryShares) {
   auto b = parse_proc_stat("cpu  200 0 200 1400 0 0 0 0 0 0\n");
   ASSERT_TRUE(a && b);
   EXPECT_DOUBLE_EQ(cpu_busy_share(*a, *b), 0.25);
+  // Found by fuzz_discovery_text: counters whose sum wraps 64 bits made busy > total.
+  EXPECT_FALSE(parse_proc_stat("cpu  5 0 0 18446744073709551615 0\n"));  // busy 5 > total 4
+  EXPECT_FALSE(parse_proc_stat("cpu  0 0 0 18446744073709551615 1\n"));
   auto m = parse_meminfo("MemTotal:        4096000 kB\nMemFree: 1 kB\nMemAvailable:    3072000 kB\n");
   ASSERT_TRUE(m);
   EXPECT_DOUBLE_EQ(m->used_share(), 0.25);
