@@ -20,14 +20,14 @@ FunctionSpec spec_of(const FunctionRow& f) {
   s.template_name = f.template_name;
   s.device = f.device;
   s.device_addr = f.device;
-  s.command = f.command;
-  s.env = f.env;
-  s.image = f.spec.value("image", "");
-  if (f.spec.contains("archs") && f.spec["archs"].is_array())
-    for (const auto& a : f.spec["archs"])
+  s.command = f.tpl->command;
+  s.env = f.tpl->env;
+  s.image = f.tpl->spec.value("image", "");
+  if (f.tpl->spec.contains("archs") && f.tpl->spec["archs"].is_array())
+    for (const auto& a : f.tpl->spec["archs"])
       if (a.is_string()) s.archs.push_back(a.get<std::string>());
-  s.cpu_m = f.cpu_m;
-  s.mem_mb = f.mem_mb;
+  s.cpu_m = f.tpl->cpu_m;
+  s.mem_mb = f.tpl->mem_mb;
   return s;
 }
 
@@ -44,9 +44,14 @@ const SightingRow* find_sighting(const WorldSnapshot& w, const std::string& devi
 }  // namespace
 
 Controller::Controller(State& state, Backend& backend, metrics::Registry& metrics, ControllerOptions options)
-    : state_(state), backend_(backend), metrics_(metrics), options_(options) {}
+    : state_(state), backend_(backend), metrics_(metrics), options_(options) {
+  listener_ = state_.store().add_commit_listener([this](const std::vector<Change>& changes) { world_.note(changes); });
+}
 
-Controller::~Controller() { stop(); }
+Controller::~Controller() {
+  stop();
+  state_.store().remove_commit_listener(listener_);
+}
 
 void Controller::start() {
   std::size_t n = std::min<std::size_t>(backend_.parallel_applies(), 256);
@@ -196,21 +201,21 @@ pl::World Controller::build_world(const WorldSnapshot& w, std::int64_t now) {
     if (!templates.insert(f.template_name).second) continue;
     pl::FunctionTemplate t;
     t.name = f.template_name;
-    t.requests = {f.cpu_m, f.mem_mb * kMiB};
-    if (f.spec.contains("archs") && f.spec["archs"].is_array()) {
-      for (const auto& a : f.spec["archs"])
+    t.requests = {f.tpl->cpu_m, f.tpl->mem_mb * kMiB};
+    if (f.tpl->spec.contains("archs") && f.tpl->spec["archs"].is_array()) {
+      for (const auto& a : f.tpl->spec["archs"])
         if (a.is_string()) t.archs.push_back(a.get<std::string>());
     }
     if (t.archs.empty()) t.archs.assign(archs.begin(), archs.end());  // a plain command runs on any node we have
     if (t.archs.empty()) t.archs.push_back("amd64");
-    for (const auto& s : f.tiers)
+    for (const auto& s : f.tpl->tiers)
       if (auto tier = pl::tier_from_string(s)) t.tiers.push_back(*tier);
     if (t.tiers.empty()) t.tiers = {pl::Tier::gateway, pl::Tier::edge, pl::Tier::cloud};
-    t.near_device = f.spec.value("near_device", true);
-    if (f.spec.contains("node_selector") && f.spec["node_selector"].is_object())
-      for (auto it = f.spec["node_selector"].begin(); it != f.spec["node_selector"].end(); ++it)
+    t.near_device = f.tpl->spec.value("near_device", true);
+    if (f.tpl->spec.contains("node_selector") && f.tpl->spec["node_selector"].is_object())
+      for (auto it = f.tpl->spec["node_selector"].begin(); it != f.tpl->spec["node_selector"].end(); ++it)
         if (it->is_string()) t.node_selector[it.key()] = it->get<std::string>();
-    t.move_cost = static_cast<std::int32_t>(f.spec.value("move_cost", 1));
+    t.move_cost = static_cast<std::int32_t>(f.tpl->spec.value("move_cost", 1));
     world.templates.push_back(std::move(t));
   }
   std::map<std::string, pl::Device> devices;
@@ -460,6 +465,13 @@ void Controller::pass() {
     spdlog::info("control loop: acting (at {} ms)", now_ms());
     acting_ = true;
     decided_since_act_ = false;
+    world_.invalidate();  // a new leader's store was loaded anew: read it whole
+  }
+  // The cache follows the store's change feed; a whole read now and then
+  // bounds what a change written without its mark could cost.
+  if (std::chrono::steady_clock::now() - last_full_read_ >= std::chrono::seconds(60)) {
+    world_.invalidate();
+    last_full_read_ = std::chrono::steady_clock::now();
   }
   // Where a pass spends its time, per phase (c4i_control_phase_seconds).
   auto t0 = std::chrono::steady_clock::now();
@@ -478,7 +490,7 @@ void Controller::pass() {
     return ++generation_;
   };
   auto generation = next_snapshot();
-  auto w = state_.snapshot();
+  auto w = state_.snapshot(world_);
   if (!w) {
     spdlog::error("control loop: reading state failed: {}", w.error().message);
     return;
@@ -493,7 +505,7 @@ void Controller::pass() {
   if (!decided.empty()) {
     if (workers_.empty()) {
       generation = next_snapshot();
-      w = state_.snapshot();
+      w = state_.snapshot(world_);
       if (!w) return;
       phase_done("snapshot");
     } else {
@@ -503,7 +515,7 @@ void Controller::pass() {
   if (!w->open_migrations.empty()) {
     run_migrations(*w, generation);
     if (workers_.empty()) {
-      w = state_.snapshot();
+      w = state_.snapshot(world_);
       if (!w) return;
     }
     phase_done("migrations");

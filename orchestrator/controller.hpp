@@ -89,6 +89,10 @@ class Controller {
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> passes_{0};
   std::chrono::steady_clock::time_point last_reconcile_{};
+  // The world between passes, read incrementally (State::snapshot(WorldCache&)).
+  WorldCache world_;
+  std::uint64_t listener_ = 0;
+  std::chrono::steady_clock::time_point last_full_read_ = std::chrono::steady_clock::now();
   std::chrono::milliseconds next_wait_{0};  // until the next pass without a wake (loop thread only)
   std::mutex planner_mu_;  // guards planner_ (the loop and check_move)
   std::optional<placement::Planner> planner_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
@@ -807,139 +808,280 @@ Result<json> State::mark(const std::string& function, const std::string& mark, s
 
 // ---------------------------------------------------------------- control loop
 
+namespace {
+
+// The rows the control loop reads, one reader each, used by the full and the
+// incremental snapshot alike.
+const std::string kNodeSelect = std::string("SELECT ") + kNodeCols + ", heartbeat_notified_ms FROM nodes";
+
+NodeRow node_row(const sqlite::Stmt& q) {
+  NodeRow n;
+  n.name = q.text(0);
+  n.tier = q.text(1);
+  n.arch = q.text(2);
+  n.cpu_capacity_m = q.int64(3);
+  n.mem_capacity_mb = q.int64(4);
+  json labels = parse_or(q.text(5), json::object());
+  for (auto it = labels.begin(); it != labels.end(); ++it)
+    if (it->is_string()) n.labels[it.key()] = it->get<std::string>();
+  n.source = q.text(6);
+  if (!q.is_null(7)) n.cpu = q.real(7);
+  if (!q.is_null(8)) n.mem = q.real(8);
+  if (!q.is_null(9)) n.heartbeat_ms = q.int64(9);
+  n.unschedulable = q.int64(10) != 0;
+  if (!q.is_null(11)) n.heartbeat_notified_ms = q.int64(11);
+  return n;
+}
+
+const char* kFunctionSelect =
+    "SELECT f.id, f.template, f.device, f.state, f.node, f.pinned, p.node, p.tier, p.kind, t.spec, f.created_ms, "
+    "(SELECT max(decided) FROM migrations m WHERE m.function = f.id AND m.kind IN ('roam', 'offload_up', 'bring_down', 'manual') "
+    "AND m.state = 'done'), f.restarts, f.last_exit, f.started_ms FROM functions f "
+    "JOIN templates t ON t.name = f.template LEFT JOIN placements p ON p.function = f.id";
+
+// A template's spec is parsed once (per snapshot, or while a WorldCache keeps it).
+using Templates = std::map<std::string, std::shared_ptr<const TemplateRow>>;
+FunctionRow function_row(const sqlite::Stmt& q, Templates& templates) {
+  auto [tpl, fresh] = templates.try_emplace(q.text(1));
+  if (fresh) {
+    auto t = std::make_shared<TemplateRow>();
+    json spec = parse_or(q.text(9), json::object());
+    if (spec.contains("command") && spec["command"].is_array())
+      for (const auto& a : spec["command"]) t->command.push_back(a.get<std::string>());
+    if (spec.contains("env") && spec["env"].is_object())
+      for (auto it = spec["env"].begin(); it != spec["env"].end(); ++it) t->env[it.key()] = it->get<std::string>();
+    if (spec.contains("tiers") && spec["tiers"].is_array())
+      for (const auto& x : spec["tiers"]) t->tiers.push_back(x.get<std::string>());
+    t->cpu_m = spec.value("cpu_m", std::int64_t{0});
+    t->mem_mb = spec.value("mem_mb", std::int64_t{0});
+    t->spec = std::move(spec);
+    tpl->second = std::move(t);
+  }
+  FunctionRow f;
+  f.tpl = tpl->second;
+  f.id = q.text(0);
+  f.template_name = tpl->first;
+  f.device = q.text(2);
+  f.state = q.text(3);
+  f.node = q.text(4);
+  f.pinned = q.int64(5) != 0;
+  f.desired.node = q.text(6);
+  f.desired.tier = q.text(7);
+  f.placement_kind = q.text(8);
+  f.created_ms = q.int64(10);
+  if (!q.is_null(11)) f.last_move_ms = q.int64(11);
+  f.restarts = static_cast<int>(q.int64(12));
+  f.last_exit = q.text(13);
+  if (!q.is_null(14)) f.started_ms = q.int64(14);
+  return f;
+}
+
+const char* kSightingSelect = "SELECT s.device, s.gateway, s.rssi, s.present, s.enter_t, s.enter_notified_ms, s.last_t FROM sightings s";
+
+SightingRow sighting_row(const sqlite::Stmt& q) {
+  return SightingRow{q.text(0), q.text(1), static_cast<int>(q.int64(2)), q.int64(3) != 0, q.int64(4), q.int64(5), q.int64(6)};
+}
+
+// Steps a bound statement, handing each row to `row`.
+template <typename F>
+Status each_row(sqlite::Stmt& q, F&& row) {
+  StmtGuard g(q);
+  while (true) {
+    auto r = q.step();
+    if (!r) return r.error();
+    if (!*r) return ok_status();
+    row(q);
+  }
+}
+
+// What every snapshot reads whole: the policy, the counted moves of the last
+// minute, and the open migrations (a handful; both by index).
+Status read_small_parts(Conn& c, WorldSnapshot& w) {
+  w.recent_moves_ms.clear();
+  w.open_migrations.clear();
+  {
+    auto& q = c.stmt(
+        "SELECT decided FROM migrations WHERE decided >= ? AND kind IN ('roam', 'offload_up', 'bring_down') "
+        "AND state IN ('pending', 'applying', 'failed', 'done') ORDER BY decided");
+    q.bind(1, now_ms() - 60'000);
+    if (auto s = each_row(q, [&](const sqlite::Stmt& r) { w.recent_moves_ms.push_back(r.int64(0)); }); !s) return s;
+  }
+  {
+    auto& q = c.stmt("SELECT version, spec, changed_ms, changed_by FROM policy WHERE id = 1");
+    if (auto s = each_row(q, [&](const sqlite::Stmt& r) {
+          w.policy = PolicyRow{r.int64(0), parse_or(r.text(1), json::object()), r.int64(2), r.text(3)};
+        });
+        !s)
+      return s;
+  }
+  // The IN list is written as in the partial index migrations_open: SQLite
+  // uses a partial index only for the same expression (else it scans every
+  // migration ever made, on every pass).
+  auto& q = c.stmt(
+      "SELECT id, function, kind, to_node, to_tier, state, attempts, next_retry_ms, applied, scheduled, started "
+      "FROM migrations WHERE state IN ('pending', 'failed', 'applying') ORDER BY id");
+  return each_row(q, [&](const sqlite::Stmt& r) {
+    OpenMigration m;
+    m.id = r.int64(0);
+    m.function = r.text(1);
+    m.kind = r.text(2);
+    m.to.node = r.text(3);
+    m.to.tier = r.text(4);
+    m.state = r.text(5);
+    m.attempts = static_cast<int>(r.int64(6));
+    if (!r.is_null(7)) m.next_retry_ms = r.int64(7);
+    if (!r.is_null(8)) m.applied = r.int64(8);
+    if (!r.is_null(9)) m.scheduled = r.int64(9);
+    if (!r.is_null(10)) m.started = r.int64(10);
+    w.open_migrations.push_back(std::move(m));
+  });
+}
+
+Status read_everything(Conn& c, WorldSnapshot& w, Templates& templates) {
+  if (auto s = each_row(c.stmt(kNodeSelect + " ORDER BY name"), [&](const sqlite::Stmt& r) { w.nodes.push_back(node_row(r)); });
+      !s)
+    return s;
+  if (auto s = each_row(c.stmt(std::string(kFunctionSelect) + " ORDER BY f.id"),
+                        [&](const sqlite::Stmt& r) { w.functions.push_back(function_row(r, templates)); });
+      !s)
+    return s;
+  if (auto s = each_row(c.stmt(std::string(kSightingSelect) +
+                               " WHERE s.device IN (SELECT device FROM functions) ORDER BY s.device, s.gateway"),
+                        [&](const sqlite::Stmt& r) { w.sightings.push_back(sighting_row(r)); });
+      !s)
+    return s;
+  return read_small_parts(c, w);
+}
+
+}  // namespace
+
 Result<WorldSnapshot> State::snapshot() {
   WorldSnapshot w;
+  Templates templates;
+  if (auto st = store_.read([&](Conn& c) { return read_everything(c, w, templates); }); !st) return st.error();
+  return w;
+}
+
+void WorldCache::note(const std::vector<Change>& changes) {
+  std::lock_guard lock(mu_);
+  for (const auto& c : changes) {
+    if (c.kind == "devices") marks_.devices.insert(c.id);
+    else if (c.kind == "functions") marks_.functions.insert(c.id);
+    else if (c.kind == "nodes") marks_.nodes.insert(c.id);
+    else if (c.kind == "migrations") marks_.migrations.insert(c.id);
+    else if (c.kind == "templates") marks_.everything = true;
+    // policy, open migrations and recent moves are read on every pass; streams do not matter here.
+  }
+  if (marks_.devices.size() + marks_.functions.size() + marks_.nodes.size() + marks_.migrations.size() > kMaxMarks)
+    marks_ = Marks{.everything = true};
+}
+
+void WorldCache::invalidate() {
+  std::lock_guard lock(mu_);
+  marks_ = Marks{.everything = true};
+}
+
+Result<WorldSnapshot> State::snapshot(WorldCache& cache) {
+  WorldCache::Marks marks;
+  {
+    std::lock_guard lock(cache.mu_);
+    std::swap(marks, cache.marks_);
+  }
+  // Marks taken before the read began: a commit they miss is either seen by
+  // this read already or marked for the next one.
+  WorldSnapshot small;
   auto st = store_.read([&](Conn& c) -> Status {
+    if (marks.everything) {
+      WorldSnapshot w;
+      cache.templates_.clear();
+      if (auto s = read_everything(c, w, cache.templates_); !s) return s;
+      cache.nodes_.clear();
+      cache.functions_.clear();
+      cache.sightings_.clear();
+      cache.functions_of_device_.clear();
+      for (auto& n : w.nodes) cache.nodes_.emplace(n.name, std::move(n));
+      for (auto& f : w.functions) {
+        cache.functions_of_device_[f.device].insert(f.id);
+        cache.functions_.emplace(f.id, std::move(f));
+      }
+      for (auto& s : w.sightings) cache.sightings_[s.device].push_back(std::move(s));
+      small.policy = std::move(w.policy);
+      small.open_migrations = std::move(w.open_migrations);
+      small.recent_moves_ms = std::move(w.recent_moves_ms);
+      cache.full_reads_++;
+      return ok_status();
+    }
+    // A migration's steps rewrite its function's node, placement and last move.
     {
-      auto& q = c.stmt(std::string("SELECT ") + kNodeCols + ", heartbeat_notified_ms FROM nodes ORDER BY name");
-      StmtGuard g(q);
-      while (true) {
-        auto r = q.step();
-        if (!r) return r.error();
-        if (!*r) break;
-        NodeRow n;
-        n.name = q.text(0);
-        n.tier = q.text(1);
-        n.arch = q.text(2);
-        n.cpu_capacity_m = q.int64(3);
-        n.mem_capacity_mb = q.int64(4);
-        json labels = parse_or(q.text(5), json::object());
-        for (auto it = labels.begin(); it != labels.end(); ++it)
-          if (it->is_string()) n.labels[it.key()] = it->get<std::string>();
-        n.source = q.text(6);
-        if (!q.is_null(7)) n.cpu = q.real(7);
-        if (!q.is_null(8)) n.mem = q.real(8);
-        if (!q.is_null(9)) n.heartbeat_ms = q.int64(9);
-        n.unschedulable = q.int64(10) != 0;
-        if (!q.is_null(11)) n.heartbeat_notified_ms = q.int64(11);
-        w.nodes.push_back(std::move(n));
+      auto& q = c.stmt("SELECT function FROM migrations WHERE id = ?");
+      for (const auto& id : marks.migrations) {
+        q.bind(1, static_cast<std::int64_t>(std::atoll(id.c_str())));
+        if (auto s = each_row(q, [&](const sqlite::Stmt& r) { marks.functions.insert(r.text(0)); }); !s) return s;
       }
     }
     {
-      auto& q = c.stmt(
-          "SELECT f.id, f.template, f.device, f.state, f.node, f.pinned, p.node, p.tier, p.kind, t.spec, f.created_ms, "
-          "(SELECT max(decided) FROM migrations m WHERE m.function = f.id AND m.kind IN ('roam', 'offload_up', 'bring_down', 'manual') "
-          "AND m.state = 'done'), f.restarts, f.last_exit, f.started_ms FROM functions f "
-          "JOIN templates t ON t.name = f.template LEFT JOIN placements p ON p.function = f.id ORDER BY f.id");
-      StmtGuard g(q);
-      // A template's spec is parsed once per snapshot, not once per function.
-      std::map<std::string, FunctionRow> templates;
-      while (true) {
-        auto r = q.step();
-        if (!r) return r.error();
-        if (!*r) break;
-        auto [tpl, fresh] = templates.try_emplace(q.text(1));
-        if (fresh) {
-          FunctionRow& t = tpl->second;
-          json spec = parse_or(q.text(9), json::object());
-          if (spec.contains("command") && spec["command"].is_array())
-            for (const auto& a : spec["command"]) t.command.push_back(a.get<std::string>());
-          if (spec.contains("env") && spec["env"].is_object())
-            for (auto it = spec["env"].begin(); it != spec["env"].end(); ++it) t.env[it.key()] = it->get<std::string>();
-          if (spec.contains("tiers") && spec["tiers"].is_array())
-            for (const auto& x : spec["tiers"]) t.tiers.push_back(x.get<std::string>());
-          t.cpu_m = spec.value("cpu_m", std::int64_t{0});
-          t.mem_mb = spec.value("mem_mb", std::int64_t{0});
-          t.spec = std::move(spec);
+      auto& q = c.stmt(kNodeSelect + " WHERE name = ?");
+      for (const auto& name : marks.nodes) {
+        bool found = false;
+        q.bind(1, name);
+        if (auto s = each_row(q, [&](const sqlite::Stmt& r) {
+              found = true;
+              cache.nodes_[name] = node_row(r);
+            });
+            !s)
+          return s;
+        if (!found) cache.nodes_.erase(name);
+      }
+    }
+    {
+      auto& q = c.stmt(std::string(kFunctionSelect) + " WHERE f.id = ?");
+      for (const auto& id : marks.functions) {
+        std::optional<FunctionRow> row;
+        q.bind(1, id);
+        if (auto s = each_row(q, [&](const sqlite::Stmt& r) { row = function_row(r, cache.templates_); }); !s) return s;
+        // A function leaves its old device's set (and that device's sightings
+        // when it was the last), and joins its device's (reading them anew).
+        if (auto old = cache.functions_.find(id); old != cache.functions_.end()) {
+          auto& fns = cache.functions_of_device_[old->second.device];
+          fns.erase(id);
+          if (fns.empty()) {
+            cache.functions_of_device_.erase(old->second.device);
+            cache.sightings_.erase(old->second.device);
+          }
+          cache.functions_.erase(old);
         }
-        FunctionRow f = tpl->second;
-        f.id = q.text(0);
-        f.template_name = tpl->first;
-        f.device = q.text(2);
-        f.state = q.text(3);
-        f.node = q.text(4);
-        f.pinned = q.int64(5) != 0;
-        f.desired.node = q.text(6);
-        f.desired.tier = q.text(7);
-        f.placement_kind = q.text(8);
-        f.created_ms = q.int64(10);
-        if (!q.is_null(11)) f.last_move_ms = q.int64(11);
-        f.restarts = static_cast<int>(q.int64(12));
-        f.last_exit = q.text(13);
-        if (!q.is_null(14)) f.started_ms = q.int64(14);
-        w.functions.push_back(std::move(f));
+        if (row) {
+          auto& fns = cache.functions_of_device_[row->device];
+          if (fns.empty()) marks.devices.insert(row->device);
+          fns.insert(id);
+          cache.functions_.emplace(id, std::move(*row));
+        }
       }
     }
     {
-      auto& q = c.stmt(
-          "SELECT decided FROM migrations WHERE kind IN ('roam', 'offload_up', 'bring_down') AND decided >= ? "
-          "AND state IN ('pending', 'applying', 'failed', 'done') ORDER BY decided");
-      StmtGuard g(q);
-      q.bind(1, now_ms() - 60'000);
-      while (true) {
-        auto r = q.step();
-        if (!r) return r.error();
-        if (!*r) break;
-        w.recent_moves_ms.push_back(q.int64(0));
+      auto& q = c.stmt(std::string(kSightingSelect) + " WHERE s.device = ? ORDER BY s.gateway");
+      for (const auto& device : marks.devices) {
+        if (!cache.functions_of_device_.count(device)) continue;  // only devices with a function matter
+        std::vector<SightingRow> rows;
+        q.bind(1, device);
+        if (auto s = each_row(q, [&](const sqlite::Stmt& r) { rows.push_back(sighting_row(r)); }); !s) return s;
+        if (rows.empty()) cache.sightings_.erase(device);
+        else cache.sightings_[device] = std::move(rows);
       }
     }
-    {
-      auto& q = c.stmt(
-          "SELECT s.device, s.gateway, s.rssi, s.present, s.enter_t, s.enter_notified_ms, s.last_t FROM sightings s "
-          "WHERE s.device IN (SELECT device FROM functions) ORDER BY s.device, s.gateway");
-      StmtGuard g(q);
-      while (true) {
-        auto r = q.step();
-        if (!r) return r.error();
-        if (!*r) break;
-        w.sightings.push_back(SightingRow{q.text(0), q.text(1), static_cast<int>(q.int64(2)), q.int64(3) != 0, q.int64(4),
-                                          q.int64(5), q.int64(6)});
-      }
-    }
-    {
-      auto& q = c.stmt("SELECT version, spec, changed_ms, changed_by FROM policy WHERE id = 1");
-      StmtGuard g(q);
-      auto r = q.step();
-      if (!r) return r.error();
-      if (*r) w.policy = PolicyRow{q.int64(0), parse_or(q.text(1), json::object()), q.int64(2), q.text(3)};
-    }
-    {
-      auto& q = c.stmt(
-          "SELECT id, function, kind, to_node, to_tier, state, attempts, next_retry_ms, applied, scheduled, started "
-          "FROM migrations WHERE state IN ('pending', 'applying', 'failed') ORDER BY id");
-      StmtGuard g(q);
-      while (true) {
-        auto r = q.step();
-        if (!r) return r.error();
-        if (!*r) break;
-        OpenMigration m;
-        m.id = q.int64(0);
-        m.function = q.text(1);
-        m.kind = q.text(2);
-        m.to.node = q.text(3);
-        m.to.tier = q.text(4);
-        m.state = q.text(5);
-        m.attempts = static_cast<int>(q.int64(6));
-        if (!q.is_null(7)) m.next_retry_ms = q.int64(7);
-        if (!q.is_null(8)) m.applied = q.int64(8);
-        if (!q.is_null(9)) m.scheduled = q.int64(9);
-        if (!q.is_null(10)) m.started = q.int64(10);
-        w.open_migrations.push_back(m);
-      }
-    }
-    return ok_status();
+    return read_small_parts(c, small);
   });
-  if (!st) return st.error();
+  if (!st) {
+    cache.invalidate();  // what was half read is read whole next time
+    return st.error();
+  }
+  cache.reads_++;
+  WorldSnapshot w = std::move(small);
+  w.nodes.reserve(cache.nodes_.size());
+  for (const auto& [name, n] : cache.nodes_) w.nodes.push_back(n);
+  w.functions.reserve(cache.functions_.size());
+  for (const auto& [id, f] : cache.functions_) w.functions.push_back(f);
+  for (const auto& [device, rows] : cache.sightings_) w.sightings.insert(w.sightings.end(), rows.begin(), rows.end());
   return w;
 }
 

@@ -7,7 +7,10 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,6 +70,15 @@ struct OpenMigration {
   std::optional<std::int64_t> applied, scheduled, started;
 };
 
+// A template as the control loop uses it: parsed once, shared by its functions.
+struct TemplateRow {
+  std::vector<std::string> command;
+  std::map<std::string, std::string> env;
+  std::int64_t cpu_m = 0, mem_mb = 0;
+  std::vector<std::string> tiers;  // allowed tiers, in preference order
+  nlohmann::json spec;             // the template as stored
+};
+
 struct FunctionRow {
   std::string id, template_name, device, state, node;
   bool pinned = false;
@@ -75,11 +87,7 @@ struct FunctionRow {
   std::optional<std::int64_t> started_ms;
   Target desired;          // from placements (empty when never placed)
   std::string placement_kind;
-  std::vector<std::string> command;
-  std::map<std::string, std::string> env;
-  std::int64_t cpu_m = 0, mem_mb = 0;
-  std::vector<std::string> tiers;  // the template's allowed tiers, in preference order
-  nlohmann::json spec;             // the template as stored
+  std::shared_ptr<const TemplateRow> tpl;  // never null in a snapshot
   std::int64_t created_ms = 0;
   std::optional<std::int64_t> last_move_ms;
 };
@@ -126,6 +134,42 @@ struct WorldSnapshot {
   std::vector<std::int64_t> recent_moves_ms;  // decided times of counted moves in the last minute
 };
 
+// The control loop's world kept between passes. The store's change feed
+// marks what each commit touched (note(), on the writer thread), and
+// State::snapshot(cache) reads only those rows again: a pass costs what
+// changed since the last one, not the whole fleet. Everything is read on the
+// first call, after invalidate(), after a template changed, or when more than
+// kMaxMarks rows are marked. Only one thread reads through a cache.
+class WorldCache {
+ public:
+  void note(const std::vector<Change>& changes);
+  void invalidate();
+  std::uint64_t reads() const { return reads_; }
+  std::uint64_t full_reads() const { return full_reads_; }
+
+ private:
+  friend class State;
+  static constexpr std::size_t kMaxMarks = 5000;
+  struct Marks {
+    bool everything = false;
+    std::set<std::string> devices, functions, nodes, migrations;
+  };
+  static Marks all() {
+    Marks m;
+    m.everything = true;
+    return m;
+  }
+  std::mutex mu_;
+  Marks marks_ = all();
+  // The last read's rows (touched by the reading thread only).
+  std::map<std::string, NodeRow> nodes_;
+  std::map<std::string, FunctionRow> functions_;
+  std::map<std::string, std::shared_ptr<const TemplateRow>> templates_;
+  std::map<std::string, std::vector<SightingRow>> sightings_;  // devices with a function only
+  std::map<std::string, std::set<std::string>> functions_of_device_;
+  std::uint64_t reads_ = 0, full_reads_ = 0;
+};
+
 class State {
  public:
   explicit State(Store& store) : store_(store) {}
@@ -162,6 +206,8 @@ class State {
 
   // --- the control loop
   Result<WorldSnapshot> snapshot();
+  // The same world, reading only what changed since the cache's last read.
+  Result<WorldSnapshot> snapshot(WorldCache& cache);
   // Records decisions in one transaction: a migration each, the new desired
   // placement, and supersedes a function's earlier open migration.
   Result<std::vector<std::int64_t>> record_moves(const std::vector<PlannedMove>& moves, std::int64_t decided_ms);

@@ -144,6 +144,10 @@ CREATE TABLE gateway_certs(
 CREATE INDEX gateway_certs_gateway ON gateway_certs(gateway);
 ALTER TABLE nodes ADD COLUMN unschedulable INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 4: every control-loop pass reads the last minute's moves (the move budget).
+    R"sql(
+CREATE INDEX migrations_decided ON migrations(decided);
+)sql",
 };
 
 sqlite::Stmt& Conn::stmt(const std::string& sql) {
@@ -187,6 +191,17 @@ Status migrate(sqlite::Db& db) {
   return ok_status();
 }
 }  // namespace
+
+std::uint64_t Store::add_commit_listener(std::function<void(const std::vector<Change>&)> f) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_.emplace(++next_listener_, std::move(f));
+  return next_listener_;
+}
+
+void Store::remove_commit_listener(std::uint64_t id) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_.erase(id);
+}
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   auto db = sqlite::Db::open(path);
@@ -278,6 +293,10 @@ void Store::writer_loop() {
           if (job->result) job->result = replicated;
     }
     if (on_commit_ && !all.empty()) on_commit_(all);
+    if (!all.empty()) {
+      std::lock_guard lock(listeners_mu_);
+      for (auto& [id, f] : listeners_) f(all);
+    }
     {
       std::lock_guard lock(mu_);
       for (auto* job : group) job->done = true;

@@ -85,6 +85,10 @@ class Store {
 
   // Called (on the writer thread) with the changes of each commit.
   void set_on_commit(std::function<void(const std::vector<Change>&)> f) { on_commit_ = std::move(f); }
+  // More readers of the same feed (the control loop's WorldCache), called
+  // after on_commit; remove before the listener goes away.
+  std::uint64_t add_commit_listener(std::function<void(const std::vector<Change>&)> f);
+  void remove_commit_listener(std::uint64_t id);
   // Called (on the writer thread) after each commit, before any of its jobs
   // returns, with the group's changes (maybe none): where the changes are
   // made durable elsewhere (the kubernetes backend's cluster objects). Its
@@ -121,6 +125,9 @@ class Store {
   std::vector<std::unique_ptr<Conn>> readers_;
   std::function<void(const std::vector<Change>&)> on_commit_;
   std::function<Status(const std::vector<Change>&)> replicate_;
+  std::mutex listeners_mu_;
+  std::map<std::uint64_t, std::function<void(const std::vector<Change>&)>> listeners_;
+  std::uint64_t next_listener_ = 0;
   std::atomic<std::uint64_t> commits_{0};
   bool storage_full_ = false;  // writer thread only
 };
