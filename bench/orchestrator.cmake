@@ -8,3 +8,8 @@ if(TARGET c4i_orchestrator_harness)
     LIBS c4i_orchestrator_harness c4i_common)
   add_dependencies(bench_orchestrator c4i-orchestrator c4i-test-function)
 endif()
+
+# The control loop's read of the world at the soak's scale (bench/state.cpp).
+if(TARGET c4i_orchestrator)
+  c4i_bench(bench_state SOURCES ${PROJECT_SOURCE_DIR}/bench/state.cpp LIBS c4i_orchestrator)
+endif()
