@@ -1,12 +1,12 @@
-#include "images/upstream.hpp"
+#include "common/https_url.hpp"
 
 #include <charconv>
 
-namespace c4i::functions {
+namespace c4i::http {
 
 Result<HttpsUrl> parse_https_url(std::string_view url) {
   auto bad = [&](const char* why) {
-    return Error{"invalid_argument", "--upstream '" + std::string(url.substr(0, 200)) + "': " + why};
+    return Error{"invalid_argument", "'" + std::string(url.substr(0, 200)) + "': " + why};
   };
   constexpr std::string_view kScheme = "https://";
   if (url.substr(0, kScheme.size()) != kScheme) return bad("not an https:// URL");
@@ -42,4 +42,4 @@ Result<HttpsUrl> parse_https_url(std::string_view url) {
   return u;
 }
 
-}  // namespace c4i::functions
+}  // namespace c4i::http

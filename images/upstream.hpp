@@ -9,17 +9,13 @@
 #include <string_view>
 #include <utility>
 
+#include "common/https_url.hpp"
 #include "common/result.hpp"
 
 namespace c4i::functions {
 
-struct HttpsUrl {
-  std::string host;
-  std::uint16_t port = 443;
-  std::string target = "/";  // path and query
-};
-// "https://host[:port][/path]"; IPv6 literals in brackets. Only https.
-Result<HttpsUrl> parse_https_url(std::string_view url);
+using http::HttpsUrl;
+using http::parse_https_url;
 
 template <typename T>
 class DropOldestBuffer {

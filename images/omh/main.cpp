@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<fn::UpstreamSender> sender;
   if (!upstream.empty()) {
     auto url = fn::parse_https_url(upstream);
-    if (!url) return usage_error(url.error().message);
+    if (!url) return usage_error("--upstream " + url.error().message);
     fn::UpstreamOptions o;
     o.url = *url;
     o.client.host = url->host;
