@@ -3,8 +3,11 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
+#include <optional>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -531,20 +534,51 @@ Status ClusterState::replicate(const std::vector<Change>& changes) {
     todo.assign(pending_.begin(), pending_.end());
   }
   if (todo.empty()) return ok_status();
-  if (!writer_client_) writer_client_ = std::make_unique<k8s::Client>(options_.endpoint, std::chrono::milliseconds(5'000), 2);
-  for (const auto& [kind, id] : todo) {
-    if (auto s = write_object(*writer_client_, kind, id); !s && s.error().code == "rejected") {
-      // The apiserver refuses this object as it is (a bug of ours, or RBAC):
-      // retrying would block every later write behind it. Say so loudly and go on.
-      spdlog::error("cluster state: {} {} refused, not recorded in the cluster: {}", kind, id, s.error().message);
-    } else if (!s) {
-      spdlog::warn("cluster state: {} {} not written ({} pending): {}", kind, id, pending(), s.error().message);
-      return Error{"unavailable", "the change is not yet recorded in the cluster (" + s.error().message + "); retry"};
+  // Objects are independent of each other, but a gateway's applied seq
+  // (streams) goes after the sightings it covers: written in a second round.
+  std::vector<std::pair<std::string, std::string>> objects, streams;
+  for (auto& t : todo) (t.first == "streams" ? streams : objects).push_back(std::move(t));
+  if (auto s = write_objects(objects); !s) return s;
+  return write_objects(streams);
+}
+
+Status ClusterState::write_objects(const std::vector<std::pair<std::string, std::string>>& objects) {
+  if (objects.empty()) return ok_status();
+  const std::size_t n = std::clamp<std::size_t>(options_.writers, 1, objects.size());
+  while (writer_clients_.size() < n)
+    writer_clients_.push_back(std::make_unique<k8s::Client>(options_.endpoint, std::chrono::milliseconds(5'000), 2));
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mu;
+  std::optional<Error> first_error;
+  auto run = [&](k8s::Client& client) {
+    for (std::size_t i = next++; i < objects.size() && !failed; i = next++) {
+      const auto& [kind, id] = objects[i];
+      if (auto s = write_object(client, kind, id); !s && s.error().code == "rejected") {
+        // The apiserver refuses this object as it is (a bug of ours, or RBAC):
+        // retrying would block every later write behind it. Say so loudly and go on.
+        spdlog::error("cluster state: {} {} refused, not recorded in the cluster: {}", kind, id, s.error().message);
+      } else if (!s) {
+        failed = true;
+        std::lock_guard lock(error_mu);
+        if (!first_error) first_error = s.error();
+        continue;
+      }
+      std::lock_guard lock(mu_);
+      pending_.erase({kind, id});
     }
-    std::lock_guard lock(mu_);
-    pending_.erase({kind, id});
+  };
+  if (n == 1) {
+    run(*writer_clients_[0]);
+  } else {
+    std::vector<std::thread> threads;
+    for (std::size_t t = 1; t < n; ++t) threads.emplace_back([&, t] { run(*writer_clients_[t]); });
+    run(*writer_clients_[0]);
+    for (auto& t : threads) t.join();
   }
-  return ok_status();
+  if (!first_error) return ok_status();
+  spdlog::warn("cluster state: not all changes written ({} pending): {}", pending(), first_error->message);
+  return Error{"unavailable", "the change is not yet recorded in the cluster (" + first_error->message + "); retry"};
 }
 
 Result<std::size_t> ClusterState::hydrate() {

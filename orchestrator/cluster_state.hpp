@@ -74,6 +74,8 @@ Result<Rows> rows_of(const std::string& kind, const nlohmann::json& object);
 struct ClusterOptions {
   k8s::Endpoint endpoint;
   std::string ns;
+  // Objects of one commit group written side by side, each on its own connection.
+  std::size_t writers = 16;
 };
 
 class ClusterState {
@@ -102,6 +104,10 @@ class ClusterState {
 
  private:
   Status write_object(k8s::Client& c, const std::string& kind, const std::string& id);
+  // Writes `objects` (independent of each other) on up to options_.writers
+  // connections at once; what is written leaves pending_. The first
+  // unavailable error, if any (the rest stay pending).
+  Status write_objects(const std::vector<std::pair<std::string, std::string>>& objects);
   Result<cluster::Rows> read_rows(const std::string& kind, const std::string& id);
   std::string collection(const std::string& kind) const;
 
@@ -112,7 +118,7 @@ class ClusterState {
   std::function<bool()> may_write_;
   std::function<void(const std::vector<Change>&)> on_loaded_;
   std::map<std::pair<std::string, std::string>, std::string> loaded_;  // (kind, id) -> rows as loaded; hydrate_mu_
-  std::unique_ptr<k8s::Client> writer_client_;   // the store's writer thread only
+  std::vector<std::unique_ptr<k8s::Client>> writer_clients_;  // the store's writer thread only
   std::unique_ptr<k8s::Client> hydrate_client_;  // hydrate() callers, serialized by hydrate_mu_
   std::mutex hydrate_mu_;
 };
