@@ -17,6 +17,7 @@ struct PeerIdentity {
   std::string common_name;
   std::vector<std::string> dns_names;  // subjectAltName DNS entries
   std::string serial_hex;
+  std::string sha256_hex;              // fingerprint of the DER encoding, lowercase
   std::string not_after;                // as OpenSSL prints it
   // True when `name` is the certificate's CN or one of its DNS SANs.
   bool names(const std::string& name) const;

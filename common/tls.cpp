@@ -6,6 +6,8 @@
 
 #include <memory>
 
+#include "common/x509.hpp"
+
 namespace c4i::tls {
 
 namespace ssl = boost::asio::ssl;
@@ -109,6 +111,7 @@ std::optional<http::PeerIdentity> peer_identity(SSL* s) {
     }
     BN_free(bn);
   }
+  id.sha256_hex = x509::sha256_hex_of(cert.get());
   if (BIO* bio = BIO_new(BIO_s_mem())) {
     if (ASN1_TIME_print(bio, X509_get0_notAfter(cert.get())) == 1) {
       char* p = nullptr;

@@ -112,15 +112,7 @@ CertInfo info_of(X509* cert) {
   std::string why;
   common_name_of(X509_get_subject_name(cert), i.common_name, why);
   i.serial_hex = serial_hex(cert);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &n) == 1) {
-    static const char* hex = "0123456789abcdef";
-    for (unsigned k = 0; k < n; ++k) {
-      i.sha256_hex += hex[md[k] >> 4];
-      i.sha256_hex += hex[md[k] & 15];
-    }
-  }
+  i.sha256_hex = sha256_hex_of(cert);
   i.not_before_ms = asn1_time_ms(X509_get0_notBefore(cert));
   i.not_after_ms = asn1_time_ms(X509_get0_notAfter(cert));
   return i;
@@ -311,6 +303,20 @@ std::string utc_text(std::int64_t ms) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::string sha256_hex_of(const X509* cert) {
+  std::string out;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &n) == 1) {
+    static const char* hex = "0123456789abcdef";
+    for (unsigned k = 0; k < n; ++k) {
+      out += hex[md[k] >> 4];
+      out += hex[md[k] & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace c4i::x509

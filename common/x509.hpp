@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include <openssl/types.h>
+
 #include "common/result.hpp"
 
 typedef struct x509_st X509;
@@ -42,6 +44,8 @@ struct CertInfo {
   std::int64_t not_before_ms = 0, not_after_ms = 0;
 };
 Result<CertInfo> inspect_cert(std::string_view pem);
+// The lowercase SHA-256 fingerprint of a certificate's DER encoding.
+std::string sha256_hex_of(const X509* cert);
 // True when the private key `key_pem` belongs to the certificate `cert_pem`.
 bool key_matches_cert(const std::string& key_pem, const std::string& cert_pem);
 

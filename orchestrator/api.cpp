@@ -99,7 +99,12 @@ std::optional<Response> Api::authorize(Request& req) {
   if (access == Access::gateway) {
     const std::string* gw = req.param("gateway");
     if (!req.peer) return http::error_response(401, "unauthenticated", "a client certificate is required for gateway endpoints");
-    if (!gw || !req.peer->names(*gw))
+    // A follower replica forwards a gateway's events with our own certificate
+    // (it checked the gateway's); anyone else speaks only for itself.
+    const std::string* forwarded = req.header(kForwardedGateway);
+    const bool replica = forwarded && gw && *forwarded == *gw && !replica_sha256_.empty() &&
+                         req.peer->sha256_hex == replica_sha256_;
+    if (!gw || (!req.peer->names(*gw) && !replica))
       return http::error_response(403, "forbidden", "the client certificate (" + req.peer->common_name +
                                                         ") does not name gateway " + (gw ? *gw : std::string("?")));
     req.headers[kPrincipalHeader] = "gateway:" + *gw;

@@ -52,6 +52,12 @@ class Api {
   // that is not the leader: 503 with Retry-After, naming the leader).
   using WriteGate = std::function<std::optional<http::Response>(const http::Request&)>;
   void set_write_gate(WriteGate gate) { write_gate_ = std::move(gate); }
+  // The fingerprint of the certificate every replica of this orchestrator
+  // holds (its server certificate, from one Secret). A peer presenting it may
+  // post a gateway's events with kForwardedGateway naming that gateway: a
+  // follower forwarding what it received to the leader.
+  void set_replica_certificate(std::string sha256_hex) { replica_sha256_ = std::move(sha256_hex); }
+  static constexpr const char* kForwardedGateway = "x-c4i-forwarded-gateway";
 
  private:
   struct Principal {
@@ -85,6 +91,7 @@ class Api {
   std::vector<Access> access_;
   PeerCheck peer_check_;
   WriteGate write_gate_;
+  std::string replica_sha256_;
   std::mutex clamp_log_mu_;  // handlers run on several threads
   std::map<std::string, std::int64_t> clamp_logged_ms_;
 };

@@ -143,6 +143,9 @@ std::optional<Response> Enrolment::check_peer(const Request& req) {
     else
       for (const auto& n : p.dns_names)
         if (revoked_names_.count(n)) why = "gateway " + n + " is revoked";
+    // A gateway's events forwarded by a follower (whose list may lag ours).
+    if (const std::string* f = req.header(Api::kForwardedGateway); f && why.empty() && revoked_names_.count(*f))
+      why = "gateway " + *f + " is revoked";
   }
   if (why.empty()) return std::nullopt;
   metrics_.counter("c4i_revoked_requests_total", "Requests refused because their client certificate is revoked").inc();

@@ -26,6 +26,7 @@
 #include "common/https_server.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "common/x509.hpp"
 #include "orchestrator/api.hpp"
 #include "orchestrator/cluster_state.hpp"
 #include "orchestrator/controller.hpp"
@@ -33,6 +34,7 @@
 #include "orchestrator/docker_backend.hpp"
 #include "orchestrator/embedded_backend.hpp"
 #include "orchestrator/enrolment.hpp"
+#include "orchestrator/forwarder.hpp"
 #include "orchestrator/hub.hpp"
 #include "orchestrator/kubernetes_backend.hpp"
 #include "orchestrator/leader_election.hpp"
@@ -107,7 +109,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{3'600'000}));
   std::size_t apply_concurrency = 0;
   app.add_option("--apply-concurrency", apply_concurrency,
-                 "migrations carried out at once: kubernetes Deployment writes (one connection each, default 16) "
+                 "migrations carried out at once: kubernetes Deployment writes and the state's cluster objects (one connection each, default 16) "
                  "or embedded process moves (default 4); docker: 1")
       ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
   bool leader_elect = false;
@@ -229,7 +231,9 @@ int main(int argc, char** argv) {
   std::atomic<bool> acting{!kube};  // kubernetes: after the copy is loaded (and, electing, while leading)
   std::unique_ptr<LeaderElector> elector;
   if (kube) {
-    cluster = std::make_unique<ClusterState>(**store, ClusterOptions{*kube_endpoint, kube_namespace});
+    ClusterOptions co{*kube_endpoint, kube_namespace};
+    if (apply_concurrency) co.writers = apply_concurrency;  // the cluster's state is written as wide as moves are applied
+    cluster = std::make_unique<ClusterState>(**store, co);
     cluster->set_may_write([&] { return acting.load() && (!elector || elector->leading()); });
     (*store)->set_replicate([&](const std::vector<Change>& changes) { return cluster->replicate(changes); });
     cluster->set_on_loaded([&](const std::vector<Change>& changes) { hub.publish(changes); });
@@ -372,8 +376,23 @@ int main(int argc, char** argv) {
   bool sync_stop = false, sync_kick = false;
   std::thread sync_thread;
   std::function<void()> start_election;  // once nothing can fail before serving
+  std::unique_ptr<Forwarder> forwarder;
+  const std::string own_url = leader_url.empty() ? url : leader_url;  // written on the Lease while leading
   if (leader_elect) {
-    ElectorOptions eo{*kube_endpoint, kube_namespace, lease_name, identity, leader_url.empty() ? url : leader_url, timing};
+    // Followers forward a gateway's events to the leader, speaking with the
+    // certificate every replica holds (the leader knows it as its own).
+    if (!s.client_ca.empty()) {
+      std::ifstream in(s.tls_cert);
+      std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (auto cert = x509::inspect_cert(pem)) {
+        api.set_replica_certificate(cert->sha256_hex);
+        forwarder = std::make_unique<Forwarder>(ForwarderOptions{s.tls_cert, s.tls_key, s.client_ca, cert->common_name});
+      } else {
+        spdlog::warn("{}: {}; followers answer gateways 503 instead of forwarding to the leader", s.tls_cert,
+                     cert.error().message);
+      }
+    }
+    ElectorOptions eo{*kube_endpoint, kube_namespace, lease_name, identity, own_url, timing};
     elector = std::make_unique<LeaderElector>(eo);
     auto kick = [&] {
       {
@@ -387,9 +406,14 @@ int main(int argc, char** argv) {
       acting = false;  // at once: nothing more is decided or written
       kick();
     });
-    api.set_write_gate([&](const http::Request&) -> std::optional<http::Response> {
+    api.set_write_gate([&](const http::Request& req) -> std::optional<http::Response> {
       if (acting.load() && elector->leading()) return std::nullopt;
       std::string leader = elector->leader_identity(), where = elector->leader_url();
+      // A gateway's events go on to the leader (once: never what was forwarded to us).
+      const std::string* gw = req.param("gateway");
+      if (forwarder && gw && req.method == "POST" && req.path == "/v1/gateways/" + *gw + "/events" &&
+          !req.header(Api::kForwardedGateway) && !where.empty() && where != own_url)
+        if (auto r = forwarder->forward(where, req, *gw)) return r;
       auto r = http::error_response(503, "not_leader",
                                     "this replica (" + identity + ") is not the leader" +
                                         (leader.empty() ? std::string("; no leader yet") : "; the leader is " + leader) +

@@ -167,6 +167,24 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
     EXPECT_EQ(r.headers["retry-after"], "1");
     EXPECT_EQ(call(*f, "GET", "/v1/policy").status, 200);
   }
+  // A gateway that reaches the follower is not turned away: its batch goes on
+  // to the leader, is acknowledged once stored there, and shows there.
+  {
+    const std::string dev = "c4:7c:8d:00:00:01";
+    auto g = gateway_client(replicas[1].orch->port(), "gw-1");
+    auto r = call(*g, "POST", "/v1/gateways/gw-1/events", batch("gw-1", "boot-forwarded", {seen(1, dev, -50, unix_ms())}));
+    EXPECT_EQ(r.status, 200) << r.raw;
+    EXPECT_EQ(r.body["accepted"], 1) << r.raw;
+    auto l = token_client(replicas[0].orch->port(), kViewerToken);
+    auto d = call(*l, "GET", "/v1/devices/" + dev);
+    EXPECT_EQ(d.status, 200) << d.raw;
+    EXPECT_NE(d.raw.find("gw-1"), std::string::npos) << d.raw;
+    // Only a replica's certificate may name another gateway in the header.
+    auto g3 = gateway_client(replicas[0].orch->port(), "gw-3");
+    auto x = call(*g3, "POST", "/v1/gateways/gw-1/events", batch("gw-1", "boot-forged", {seen(1, dev, -50, unix_ms())}),
+                  {{"X-C4I-Forwarded-Gateway", "gw-1"}});
+    EXPECT_EQ(x.status, 403) << x.raw;
+  }
   // The follower's /v1/watch shows what the leader changes (its copy is reloaded from the cluster).
   std::mutex watch_mu;
   std::string watched;

@@ -33,7 +33,8 @@ leaf() {  # leaf CA OUT CN SAN EXTUSAGE
 }
 
 ca ca "/CN=Cloud4IoT Test Fleet CA"
-leaf ca server localhost "DNS:localhost,IP:127.0.0.1" serverAuth
+# Replicas share it and forward gateway events to their leader with it: a client certificate too.
+leaf ca server localhost "DNS:localhost,IP:127.0.0.1" serverAuth,clientAuth
 for n in "${names[@]}"; do leaf ca "$n" "$n" "DNS:$n" clientAuth; done
 
 ca other-ca "/CN=Some Other CA"
