@@ -148,7 +148,16 @@ void LeaderElector::loop() {
     }
     set_leading(acting);
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, options_.timing.retry_period, [&] { return stop_; });
+    // A follower tries again at the instant another's lease runs out, not at
+    // the next retry tick after it: a takeover waits the lease, not the lease
+    // plus up to a retry period.
+    auto wait = options_.timing.retry_period;
+    if (seen_ && !seen_->holder.empty() && seen_->holder != options_.identity) {
+      auto expires = seen_at_ + std::chrono::seconds(std::max<std::int64_t>(seen_->lease_duration_s, 0));
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(expires - std::chrono::steady_clock::now());
+      if (left >= std::chrono::milliseconds(0) && left < wait) wait = left + std::chrono::milliseconds(1);
+    }
+    cv_.wait_for(lock, wait, [&] { return stop_; });
     if (stop_) break;
   }
   bool was = false;
