@@ -256,7 +256,8 @@ void Watch::pause(std::chrono::milliseconds d) {
 }
 
 std::string Watch::selector_query() const {
-  return label_selector_.empty() ? std::string() : "&labelSelector=" + url_encode(label_selector_);
+  return (label_selector_.empty() ? std::string() : "&labelSelector=" + url_encode(label_selector_)) +
+         (field_selector_.empty() ? std::string() : "&fieldSelector=" + url_encode(field_selector_));
 }
 
 Result<std::string> Watch::list(Client& c) {

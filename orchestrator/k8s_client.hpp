@@ -93,6 +93,9 @@ class Watch {
   // `collection`: "/api/v1/nodes", "/api/v1/namespaces/NS/pods"...
   Watch(Endpoint endpoint, std::string collection, std::string label_selector, Handlers handlers);
   ~Watch();
+  // One object by name (fieldSelector metadata.name=NAME): RBAC may then
+  // grant list and watch on that name alone. Before start().
+  void set_field_selector(std::string selector) { field_selector_ = std::move(selector); }
   void start();
   void stop();
   // Blocks until the first list arrived (or the timeout passed, or stop()).
@@ -111,7 +114,7 @@ class Watch {
   std::string selector_query() const;
 
   Endpoint endpoint_;
-  std::string collection_, label_selector_;
+  std::string collection_, label_selector_, field_selector_;
   Handlers handlers_;
   std::thread thread_;
   mutable std::mutex mu_;

@@ -1,5 +1,7 @@
 #include "orchestrator/leader_election.hpp"
 
+#include <cstdlib>
+
 #include <spdlog/spdlog.h>
 
 #include "orchestrator/k8s_objects.hpp"
@@ -95,7 +97,46 @@ LeaderElector::LeaderElector(ElectorOptions options) : options_(std::move(option
 
 LeaderElector::~LeaderElector() { stop(); }
 
-void LeaderElector::start() { thread_ = std::thread([this] { loop(); }); }
+void LeaderElector::start() {
+  k8s::Watch::Handlers h;
+  h.replace = [this](const std::vector<json>& items) {
+    for (const auto& l : items) observe(l);
+  };
+  h.event = [this](const std::string& type, const json& l) {
+    if (type != "DELETED") observe(l);
+  };
+  watch_ = std::make_unique<k8s::Watch>(options_.endpoint, lease_path(options_.ns, ""), "", std::move(h));
+  watch_->set_field_selector("metadata.name=" + options_.lease_name);
+  watch_->start();
+  thread_ = std::thread([this] { loop(); });
+}
+
+void LeaderElector::observe(const json& object) {
+  if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object() ||
+      object["metadata"].value("name", "") != options_.lease_name)
+    return;
+  json lease = object;
+  lease["kind"] = "Lease";  // a list's items do not say
+  auto rec = lease_from_json(lease);
+  if (!rec) return;
+  std::lock_guard lock(mu_);
+  // The holder keeps to its own reads and writes (a late event must not
+  // make it doubt a renewal it made); and no record older than the one seen.
+  if (leading_ || (seen_ && seen_->holder == options_.identity)) return;
+  if (seen_) {
+    char* end_a = nullptr;
+    char* end_b = nullptr;
+    auto a = std::strtoull(rec->resource_version.c_str(), &end_a, 10);
+    auto b = std::strtoull(seen_->resource_version.c_str(), &end_b, 10);
+    if (end_a && !*end_a && end_b && !*end_b && a < b) return;
+  }
+  std::string key = rec->holder + "|" + rec->resource_version;
+  if (key != seen_key_) {
+    seen_key_ = key;
+    seen_at_ = std::chrono::steady_clock::now();
+  }
+  seen_ = std::move(*rec);
+}
 
 void LeaderElector::stop() {
   {
@@ -105,6 +146,7 @@ void LeaderElector::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (watch_) watch_->stop();
 }
 
 bool LeaderElector::leading() const {

@@ -107,10 +107,15 @@ class LeaderElector {
   bool round(k8s::Client& c);
   void release(k8s::Client& c);
   void set_leading(bool on);
+  // A follower's view of the Lease from a watch: a renewal is seen when it
+  // is written, not at the next read, so the lease runs out on our clock
+  // when it does on the holder's (a takeover waits the lease, no more).
+  void observe(const nlohmann::json& lease);
 
   ElectorOptions options_;
   std::function<void()> on_started_, on_stopped_;
   std::thread thread_;
+  std::unique_ptr<k8s::Watch> watch_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -450,6 +450,8 @@ std::vector<Access> orchestrator_calls() {
       {"create", "leases.coordination.k8s.io", "cloud4iot", ""},
       {"get", "leases.coordination.k8s.io/c4i-orchestrator", "cloud4iot", ""},
       {"update", "leases.coordination.k8s.io/c4i-orchestrator", "cloud4iot", ""},
+      {"list", "leases.coordination.k8s.io/c4i-orchestrator", "cloud4iot", ""},  // the follower's watch, by name
+      {"watch", "leases.coordination.k8s.io/c4i-orchestrator", "cloud4iot", ""},
       {"create", "configmaps", "cloud4iot", ""},  // server-side apply of the streams ConfigMap
       {"get", "configmaps/c4i-orchestrator-streams", "cloud4iot", ""},
       {"patch", "configmaps/c4i-orchestrator-streams", "cloud4iot", ""},
@@ -479,6 +481,8 @@ std::vector<Access> forbidden_calls() {
       {"delete", "namespaces/cloud4iot", "cloud4iot", ""},
       {"update", "leases.coordination.k8s.io/kube-scheduler", "cloud4iot", ""},
       {"delete", "leases.coordination.k8s.io/c4i-orchestrator", "cloud4iot", ""},
+      {"list", "leases.coordination.k8s.io", "cloud4iot", ""},  // only its own, by name
+      {"watch", "leases.coordination.k8s.io/kube-scheduler", "cloud4iot", ""},
       {"get", "configmaps/c4i-orchestrator", "cloud4iot", ""},  // its own configuration: mounted, never read
       {"list", "configmaps", "cloud4iot", ""},
       {"delete", "configmaps/c4i-orchestrator-streams", "cloud4iot", ""},
@@ -654,7 +658,9 @@ usage: {cpu: 1600m, memory: 1Gi}
       << orch.log();
   std::string log = orch.log();
   EXPECT_EQ(log.find("forbidden"), std::string::npos) << log;
-  EXPECT_EQ(log.find("403"), std::string::npos) << log;
+  // "HTTP 403" as the client reports it; a bare "403" also matches log timestamps (12:00:01.403).
+  EXPECT_EQ(log.find("HTTP 403"), std::string::npos) << log;
+  EXPECT_EQ(log.find(": 403 "), std::string::npos) << log;
   EXPECT_TRUE(orch.stop().has_value());
 }
 
