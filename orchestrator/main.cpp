@@ -343,7 +343,7 @@ int main(int argc, char** argv) {
   co.retry_max = std::chrono::milliseconds(s.retry_max_ms);
   Controller controller(state, backend, registry, co);
   controller.set_gate([&] { return acting.load() && (!elector || elector->leading()); });
-  (*store)->set_on_commit([&](const std::vector<Change>& changes) {
+  auto commit_listener = (*store)->add_commit_listener([&](const std::vector<Change>& changes) {
     hub.publish(changes);
     for (const auto& c : changes)
       if (c.kind != "migrations" || c.op == "created") {
@@ -499,7 +499,7 @@ int main(int argc, char** argv) {
   if (embedded) embedded->stop_all();
   if (kubernetes) kubernetes->stop_watches();  // the Deployments stay: the cluster keeps running them
   if (docker_backend) docker_backend->stop_watches();  // the containers stay: adopted at the next start
-  (*store)->set_on_commit(nullptr);
+  (*store)->remove_commit_listener(commit_listener);
   spdlog::info("stopped");
   return 0;
 }

@@ -292,7 +292,6 @@ void Store::writer_loop() {
         for (auto* job : group)
           if (job->result) job->result = replicated;
     }
-    if (on_commit_ && !all.empty()) on_commit_(all);
     if (!all.empty()) {
       std::lock_guard lock(listeners_mu_);
       for (auto& [id, f] : listeners_) f(all);

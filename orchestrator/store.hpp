@@ -83,10 +83,9 @@ class Store {
   // Runs `fn` on a read connection inside a read transaction (one snapshot).
   Status read(const std::function<Status(Conn&)>& fn);
 
-  // Called (on the writer thread) with the changes of each commit.
-  void set_on_commit(std::function<void(const std::vector<Change>&)> f) { on_commit_ = std::move(f); }
-  // More readers of the same feed (the control loop's WorldCache), called
-  // after on_commit; remove before the listener goes away.
+  // Calls `f` (on the writer thread) with the changes of each commit that
+  // made any (/v1/watch, the control loop's wake-up and WorldCache), in the
+  // order listeners were added; remove it before it goes away.
   std::uint64_t add_commit_listener(std::function<void(const std::vector<Change>&)> f);
   void remove_commit_listener(std::uint64_t id);
   // Called (on the writer thread) after each commit, before any of its jobs
@@ -123,7 +122,6 @@ class Store {
   std::thread thread_;
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> readers_;
-  std::function<void(const std::vector<Change>&)> on_commit_;
   std::function<Status(const std::vector<Change>&)> replicate_;
   std::mutex listeners_mu_;
   std::map<std::uint64_t, std::function<void(const std::vector<Change>&)>> listeners_;
