@@ -219,6 +219,14 @@ Result<CertInfo> inspect_cert(std::string_view pem) {
   return info_of(cert.get());
 }
 
+Result<CertInfo> inspect_cert_file(const std::string& path) {
+  auto text = read_text(path);
+  if (!text) return text.error();
+  auto info = inspect_cert(*text);
+  if (!info) return Error{info.error().code, path + ": " + info.error().message};
+  return info;
+}
+
 bool key_matches_cert(const std::string& key_pem, const std::string& cert_pem) {
   auto key = read_key(key_pem);
   if (!key) return false;

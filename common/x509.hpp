@@ -44,6 +44,8 @@ struct CertInfo {
   std::int64_t not_before_ms = 0, not_after_ms = 0;
 };
 Result<CertInfo> inspect_cert(std::string_view pem);
+// The same for the first certificate of a PEM file; errors name the file.
+Result<CertInfo> inspect_cert_file(const std::string& path);
 // The lowercase SHA-256 fingerprint of a certificate's DER encoding.
 std::string sha256_hex_of(const X509* cert);
 // True when the private key `key_pem` belongs to the certificate `cert_pem`.

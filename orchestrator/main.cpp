@@ -382,14 +382,11 @@ int main(int argc, char** argv) {
     // Followers forward a gateway's events to the leader, speaking with the
     // certificate every replica holds (the leader knows it as its own).
     if (!s.client_ca.empty()) {
-      std::ifstream in(s.tls_cert);
-      std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (auto cert = x509::inspect_cert(pem)) {
+      if (auto cert = x509::inspect_cert_file(s.tls_cert)) {
         api.set_replica_certificate(cert->sha256_hex);
         forwarder = std::make_unique<Forwarder>(ForwarderOptions{s.tls_cert, s.tls_key, s.client_ca, cert->common_name});
       } else {
-        spdlog::warn("{}: {}; followers answer gateways 503 instead of forwarding to the leader", s.tls_cert,
-                     cert.error().message);
+        spdlog::warn("{}; followers answer gateways 503 instead of forwarding to the leader", cert.error().message);
       }
     }
     ElectorOptions eo{*kube_endpoint, kube_namespace, lease_name, identity, own_url, timing};
