@@ -23,9 +23,7 @@ FunctionSpec spec_of(const FunctionRow& f) {
   s.command = f.tpl->command;
   s.env = f.tpl->env;
   s.image = f.tpl->spec.value("image", "");
-  if (f.tpl->spec.contains("archs") && f.tpl->spec["archs"].is_array())
-    for (const auto& a : f.tpl->spec["archs"])
-      if (a.is_string()) s.archs.push_back(a.get<std::string>());
+  s.archs = f.tpl->archs;
   s.cpu_m = f.tpl->cpu_m;
   s.mem_mb = f.tpl->mem_mb;
   return s;
@@ -202,10 +200,7 @@ pl::World Controller::build_world(const WorldSnapshot& w, std::int64_t now) {
     pl::FunctionTemplate t;
     t.name = f.template_name;
     t.requests = {f.tpl->cpu_m, f.tpl->mem_mb * kMiB};
-    if (f.tpl->spec.contains("archs") && f.tpl->spec["archs"].is_array()) {
-      for (const auto& a : f.tpl->spec["archs"])
-        if (a.is_string()) t.archs.push_back(a.get<std::string>());
-    }
+    t.archs = f.tpl->archs;
     if (t.archs.empty()) t.archs.assign(archs.begin(), archs.end());  // a plain command runs on any node we have
     if (t.archs.empty()) t.archs.push_back("amd64");
     for (const auto& s : f.tpl->tiers)

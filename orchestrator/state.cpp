@@ -852,6 +852,9 @@ FunctionRow function_row(const sqlite::Stmt& q, Templates& templates) {
       for (auto it = spec["env"].begin(); it != spec["env"].end(); ++it) t->env[it.key()] = it->get<std::string>();
     if (spec.contains("tiers") && spec["tiers"].is_array())
       for (const auto& x : spec["tiers"]) t->tiers.push_back(x.get<std::string>());
+    if (spec.contains("archs") && spec["archs"].is_array())
+      for (const auto& a : spec["archs"])
+        if (a.is_string()) t->archs.push_back(a.get<std::string>());
     t->cpu_m = spec.value("cpu_m", std::int64_t{0});
     t->mem_mb = spec.value("mem_mb", std::int64_t{0});
     t->spec = std::move(spec);
@@ -973,12 +976,12 @@ void WorldCache::note(const std::vector<Change>& changes) {
     // policy, open migrations and recent moves are read on every pass; streams do not matter here.
   }
   if (marks_.devices.size() + marks_.functions.size() + marks_.nodes.size() + marks_.migrations.size() > kMaxMarks)
-    marks_ = Marks{.everything = true};
+    marks_ = all();
 }
 
 void WorldCache::invalidate() {
   std::lock_guard lock(mu_);
-  marks_ = Marks{.everything = true};
+  marks_ = all();
 }
 
 Result<WorldSnapshot> State::snapshot(WorldCache& cache) {
@@ -1139,7 +1142,7 @@ Status State::migration_step(std::int64_t id, const std::map<std::string, std::i
       // arrive before the next status poll would have said so.
       if (steps.count("started")) {
         if (auto s = run(c, "UPDATE functions SET node = ?1 WHERE id = (SELECT function FROM migrations WHERE id = ?2)", node, id); !s)
-          return s;  // the watch event follows with the next status poll (function_observed)
+          return s;  // the watch event follows with the next status poll (functions_observed)
       }
     }
     c.changed("migrations", std::to_string(id), "updated");
@@ -1158,11 +1161,6 @@ Status State::migration_failed(std::int64_t id, const std::string& step, const s
     c.changed("migrations", std::to_string(id), "updated");
     return ok_status();
   });
-}
-
-Status State::function_observed(const std::string& id, const std::string& state, const std::string& node, int restarts,
-                                const std::string& last_exit, std::optional<std::int64_t> started_ms) {
-  return functions_observed({Observation{id, state, node, restarts, last_exit, started_ms}});
 }
 
 Status State::functions_observed(const std::vector<Observation>& observations) {

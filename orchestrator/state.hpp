@@ -76,6 +76,7 @@ struct TemplateRow {
   std::map<std::string, std::string> env;
   std::int64_t cpu_m = 0, mem_mb = 0;
   std::vector<std::string> tiers;  // allowed tiers, in preference order
+  std::vector<std::string> archs;  // as the template names them (empty: any the fleet has)
   nlohmann::json spec;             // the template as stored
 };
 
@@ -215,8 +216,6 @@ class State {
                         const std::string& node);
   Status migration_failed(std::int64_t id, const std::string& step, const std::string& error,
                           std::int64_t next_retry_ms);
-  Status function_observed(const std::string& id, const std::string& state, const std::string& node, int restarts,
-                           const std::string& last_exit, std::optional<std::int64_t> started_ms);
   // Many observations in one write job (one commit, one fsync): a pass that
   // sees hundreds of functions change does not queue hundreds of commits.
   Status functions_observed(const std::vector<Observation>& observations);
