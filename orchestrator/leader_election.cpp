@@ -82,9 +82,12 @@ LeaseAction decide_lease(const std::optional<LeaseRecord>& current, const std::s
   if (!current) return LeaseAction::create;
   if (current->holder == me) return LeaseAction::renew;
   if (current->holder.empty()) return LeaseAction::acquire;  // released
+  return now >= lease_expiry(*current, observed_at) ? LeaseAction::acquire : LeaseAction::wait;
+}
+
+SteadyTime lease_expiry(const LeaseRecord& record, SteadyTime observed_at) {
   // The holder's own promise: it renews within this long, or may be replaced.
-  auto duration = std::chrono::seconds(std::max<std::int64_t>(current->lease_duration_s, 0));
-  return now >= observed_at + duration ? LeaseAction::acquire : LeaseAction::wait;
+  return observed_at + std::chrono::seconds(std::max<std::int64_t>(record.lease_duration_s, 0));
 }
 
 bool may_act(std::optional<SteadyTime> last_renewed, SteadyTime now, std::chrono::milliseconds renew_deadline) {
@@ -195,8 +198,8 @@ void LeaderElector::loop() {
     // plus up to a retry period.
     auto wait = options_.timing.retry_period;
     if (seen_ && !seen_->holder.empty() && seen_->holder != options_.identity) {
-      auto expires = seen_at_ + std::chrono::seconds(std::max<std::int64_t>(seen_->lease_duration_s, 0));
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(expires - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(lease_expiry(*seen_, seen_at_) -
+                                                                        std::chrono::steady_clock::now());
       if (left >= std::chrono::milliseconds(0) && left < wait) wait = left + std::chrono::milliseconds(1);
     }
     cv_.wait_for(lock, wait, [&] { return stop_; });

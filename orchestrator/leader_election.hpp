@@ -71,6 +71,8 @@ const char* to_string(LeaseAction a);
 // record's own duration is used (a holder may run with other flags).
 LeaseAction decide_lease(const std::optional<LeaseRecord>& current, const std::string& me, SteadyTime observed_at,
                          SteadyTime now);
+// When a record first seen unchanged at `observed_at` runs out (its holder's own duration).
+SteadyTime lease_expiry(const LeaseRecord& record, SteadyTime observed_at);
 // A holder acts only while its last successful renew is younger than the renew deadline.
 bool may_act(std::optional<SteadyTime> last_renewed, SteadyTime now, std::chrono::milliseconds renew_deadline);
 
