@@ -390,17 +390,17 @@ TEST(Soak, TwoHundredGatewaysRoamsAndOffloadsNoErrorsFlatMemory) {
   if (auto m = call(*viewer, "GET", "/metrics"); m.status == 200) {
     std::map<std::string, double> sum, count;
     std::istringstream lines(m.raw);
+    // Lines "NAME_sum{phase=\"P\"} V" and "NAME_count V": keyed by the phase, else by NAME.
     for (std::string line; std::getline(lines, line);) {
-      for (const char* part : {"_sum", "_count"}) {
-        std::string prefix = std::string("c4i_control_phase_seconds") + part + "{phase=\"";
-        for (const char* other : {"c4i_backend_apply_seconds", "c4i_migration_write_seconds"})
-          if (line.rfind(std::string(other) + part + " ", 0) == 0)
-            (std::string(part) == "_sum" ? sum : count)[other] = std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
-        if (line.rfind(prefix, 0) != 0) continue;
-        auto q = line.find('"', prefix.size());
-        if (q == std::string::npos) continue;
-        (std::string(part) == "_sum" ? sum : count)[line.substr(prefix.size(), q - prefix.size())] =
-            std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+      const auto space = line.rfind(' ');
+      const std::string series = line.substr(0, space == std::string::npos ? 0 : space);
+      const std::string name = series.substr(0, series.find('{'));
+      for (const char* base : {"c4i_control_phase_seconds", "c4i_backend_apply_seconds", "c4i_migration_write_seconds"}) {
+        const bool is_sum = name == std::string(base) + "_sum", is_count = name == std::string(base) + "_count";
+        if (!is_sum && !is_count) continue;
+        std::string key = base;
+        if (auto p = series.find("phase=\""); p != std::string::npos) key = series.substr(p + 7, series.find('"', p + 7) - p - 7);
+        (is_sum ? sum : count)[key] = std::strtod(line.c_str() + space + 1, nullptr);
       }
     }
     std::string phases;
