@@ -292,9 +292,12 @@ std::vector<OpenMigration> Controller::decide(const WorldSnapshot& w, std::int64
           m.to.node.clear();
         }
       m.requested_by = "placement";
+      // A snapshot lists functions in id order: a burst of decisions costs a search each, not a scan.
       const FunctionRow* f = nullptr;
-      for (const auto& x : w.functions)
-        if (x.id == d.function) f = &x;
+      if (auto it = std::lower_bound(w.functions.begin(), w.functions.end(), d.function,
+                                     [](const FunctionRow& x, const std::string& id) { return x.id < id; });
+          it != w.functions.end() && it->id == d.function)
+        f = &*it;
       // detected/notified: when the fact that caused the decision was observed
       // by its source and accepted by us.
       if ((d.kind == pl::DecisionKind::roam || d.kind == pl::DecisionKind::place) && f) {

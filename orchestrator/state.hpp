@@ -128,7 +128,7 @@ struct PolicyRow {
 // Everything the placement engine looks at, read in one snapshot.
 struct WorldSnapshot {
   std::vector<NodeRow> nodes;
-  std::vector<FunctionRow> functions;
+  std::vector<FunctionRow> functions;  // in id order (find one with a binary search)
   std::vector<SightingRow> sightings;
   PolicyRow policy;
   std::vector<OpenMigration> open_migrations;

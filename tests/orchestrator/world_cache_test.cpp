@@ -2,6 +2,7 @@
 // after any sequence of writes, what it returns equals a full read.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <sstream>
 
@@ -73,6 +74,10 @@ class WorldCacheTest : public ::testing::Test {
     auto cached = state->snapshot(cache);
     ASSERT_TRUE(full && cached);
     EXPECT_EQ(dump(*cached), dump(*full)) << "after " << after;
+    // The control loop finds a function by binary search.
+    EXPECT_TRUE(std::is_sorted(cached->functions.begin(), cached->functions.end(),
+                               [](const FunctionRow& a, const FunctionRow& b) { return a.id < b.id; }))
+        << "after " << after;
   }
   std::string addr(int d) { return "aa:bb:cc:dd:ee:" + std::string(d < 16 ? "0" : "") + ([d] {
                                       std::ostringstream o;
