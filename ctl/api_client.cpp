@@ -31,8 +31,9 @@ Error ApiClient::transport(const Error& e) const {
 Error ApiClient::refused(const ApiResponse& r) {
   std::string code, message;
   if (r.body.is_object() && r.body.contains("error") && r.body["error"].is_object()) {
-    code = r.body["error"].value("code", "");
-    message = r.body["error"].value("message", "");
+    const json& e = r.body["error"];
+    if (e.contains("code") && e["code"].is_string()) code = e["code"];
+    if (e.contains("message") && e["message"].is_string()) message = e["message"];
   }
   if (message.empty()) message = "the server answered HTTP " + std::to_string(r.status);
   return Error{"refused", message + " (HTTP " + std::to_string(r.status) + (code.empty() ? "" : " " + code) + ")"};

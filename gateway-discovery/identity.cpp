@@ -146,8 +146,14 @@ Result<std::string> Identity::post(const std::string& target, const std::string&
   // The orchestrator's error body names what is wrong.
   std::string why = "HTTP " + std::to_string(r->status);
   json e = json::parse(r->body, nullptr, false);
-  if (e.is_object() && e.contains("error") && e["error"].is_object())
-    why += " " + e["error"].value("code", std::string()) + ": " + e["error"].value("message", std::string());
+  if (e.is_object() && e.contains("error") && e["error"].is_object()) {
+    // Read by type: an answer whose code is not a string is still reported, not thrown on.
+    auto text = [&](const char* k) {
+      const json& v = e["error"].contains(k) ? e["error"][k] : json();
+      return v.is_string() ? v.get<std::string>() : v.is_null() ? std::string() : v.dump();
+    };
+    why += " " + text("code") + ": " + text("message");
+  }
   if (r->status >= 400 && r->status < 500) return Error{"refused", why};
   return Error{"server_error", why};
 }

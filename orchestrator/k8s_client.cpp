@@ -277,8 +277,8 @@ Result<std::string> Watch::list(Client& c) {
       return Error{"io_error", "GET " + collection_ + ": not a list"};
     for (auto& it : j["items"]) items.push_back(std::move(it));
     const json& meta = j.contains("metadata") && j["metadata"].is_object() ? j["metadata"] : json::object();
-    rv = meta.value("resourceVersion", "");
-    cont = meta.value("continue", "");
+    rv = str_at(meta, {"resourceVersion"});
+    cont = str_at(meta, {"continue"});
   } while (!cont.empty());
   if (rv.empty()) return Error{"io_error", "GET " + collection_ + ": no resourceVersion in the list"};
   handlers_.replace(items);
@@ -333,7 +333,7 @@ void Watch::loop() {
             auto ev = json::parse(line, nullptr, false);
             if (!ev.is_object() || !ev.contains("type") || !ev["type"].is_string() || !ev.contains("object")) {
               // Not an event: a Status body of a failed watch request.
-              if (ev.is_object() && ev.value("code", 0) == 410) gone = true;
+              if (int_at(ev, {"code"}) == 410) gone = true;
               else event_error = "unexpected watch line: " + std::string(line.substr(0, 120));
               return false;
             }
@@ -341,14 +341,12 @@ void Watch::loop() {
             const json& obj = ev["object"];
             if (type == "ERROR") {
               // 410 Gone: our resourceVersion is older than the apiserver keeps.
-              if (obj.is_object() && obj.value("code", 0) == 410) gone = true;
-              else event_error = "watch error: " + (obj.is_object() ? obj.value("message", obj.dump()) : obj.dump());
+              if (int_at(obj, {"code"}) == 410) gone = true;
+              else if (std::string m = str_at(obj, {"message"}); !m.empty()) event_error = "watch error: " + m;
+              else event_error = "watch error: " + obj.dump().substr(0, 200);
               return false;
             }
-            if (obj.is_object() && obj.contains("metadata") && obj["metadata"].is_object()) {
-              std::string v = obj["metadata"].value("resourceVersion", "");
-              if (!v.empty()) rv = v;
-            }
+            if (std::string v = str_at(obj, {"metadata", "resourceVersion"}); !v.empty()) rv = v;
             if (type != "BOOKMARK") handlers_.event(type, obj);
             std::lock_guard lock(mu_);
             return !stop_;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 
@@ -38,21 +39,6 @@ std::string trim_dashes(std::string s) {
   return s.substr(i);
 }
 
-const json* find_path(const json& j, std::initializer_list<const char*> path) {
-  const json* cur = &j;
-  for (const char* k : path) {
-    if (!cur->is_object()) return nullptr;
-    auto it = cur->find(k);
-    if (it == cur->end()) return nullptr;
-    cur = &*it;
-  }
-  return cur;
-}
-
-std::string str_at(const json& j, std::initializer_list<const char*> path) {
-  const json* v = find_path(j, path);
-  return v && v->is_string() ? v->get<std::string>() : std::string();
-}
 
 // Splits a quantity into its number and suffix.
 bool split_quantity(std::string_view q, double& number, std::string_view& suffix) {
@@ -87,6 +73,28 @@ std::optional<double> suffix_multiplier(std::string_view s) {
   return std::nullopt;
 }
 }  // namespace
+
+const json* find_path(const json& j, std::initializer_list<const char*> path) {
+  const json* cur = &j;
+  for (const char* k : path) {
+    if (!cur->is_object()) return nullptr;
+    auto it = cur->find(k);
+    if (it == cur->end()) return nullptr;
+    cur = &*it;
+  }
+  return cur;
+}
+
+std::string str_at(const json& j, std::initializer_list<const char*> path) {
+  const json* v = find_path(j, path);
+  return v && v->is_string() ? v->get<std::string>() : std::string();
+}
+
+std::optional<std::int64_t> int_at(const json& j, std::initializer_list<const char*> path) {
+  const json* v = find_path(j, path);
+  if (!v || !v->is_number_integer()) return std::nullopt;
+  return v->get<std::int64_t>();
+}
 
 std::string dns1123_label(std::string_view in, std::size_t max_len) {
   std::string out;
@@ -347,7 +355,7 @@ bool node_ready(const json& node) {
   const json* conds = find_path(node, {"status", "conditions"});
   if (!conds || !conds->is_array()) return false;
   for (const auto& c : *conds)
-    if (c.is_object() && c.value("type", "") == "Ready") return c.value("status", "") == "True";
+    if (str_at(c, {"type"}) == "Ready") return str_at(c, {"status"}) == "True";
   return false;
 }
 
@@ -364,8 +372,10 @@ PodView pod_from_json(const json& pod) {
   if (const json* conds = find_path(pod, {"status", "conditions"}); conds && conds->is_array()) {
     for (const auto& c : *conds) {
       if (!c.is_object()) continue;
-      std::string type = c.value("type", "");
-      bool is_true = c.value("status", "") == "True";
+      // Fields are read by type: a condition whose "type" is an object is
+      // skipped, not thrown on.
+      std::string type = str_at(c, {"type"});
+      bool is_true = str_at(c, {"status"}) == "True";
       const json* t = c.contains("lastTransitionTime") ? &c["lastTransitionTime"] : nullptr;
       std::optional<std::int64_t> when;
       if (t && t->is_string()) when = parse_rfc3339_ms(t->get<std::string>());
@@ -379,7 +389,12 @@ PodView pod_from_json(const json& pod) {
   if (const json* cs = find_path(pod, {"status", "containerStatuses"}); cs && cs->is_array()) {
     for (const auto& c : *cs) {
       if (!c.is_object()) continue;
-      if (c.contains("restartCount") && c["restartCount"].is_number_integer()) v.restarts += c["restartCount"].get<int>();
+      if (const json* n = find_path(c, {"restartCount"}); n && n->is_number_integer()) {
+        // Summed in 64 bits and held to int's range: a hostile count neither
+        // wraps nor overflows.
+        std::int64_t sum = std::int64_t{v.restarts} + std::clamp<std::int64_t>(n->get<std::int64_t>(), 0, INT32_MAX);
+        v.restarts = static_cast<int>(std::min<std::int64_t>(sum, INT32_MAX));
+      }
       if (const json* w = find_path(c, {"state", "waiting", "reason"}); w && w->is_string() && v.waiting_reason.empty())
         v.waiting_reason = w->get<std::string>();
       if (const json* term = find_path(c, {"lastState", "terminated"}); term && term->is_object()) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -61,6 +62,12 @@ struct DeploymentParams {
 // The Deployment for server-side apply: strategy Recreate, replicas 1, the
 // function and the reader containers, the required node affinity.
 Result<nlohmann::json> deployment_manifest(const DeploymentParams& p);
+
+// Readers of apiserver answers by type: a field missing or of another type
+// reads as absent (nullptr, "", nullopt), never as an exception.
+const nlohmann::json* find_path(const nlohmann::json& j, std::initializer_list<const char*> path);
+std::string str_at(const nlohmann::json& j, std::initializer_list<const char*> path);
+std::optional<std::int64_t> int_at(const nlohmann::json& j, std::initializer_list<const char*> path);
 
 // Resource quantities (k8s.io/apimachinery resource.Quantity, the forms
 // nodes report): "4", "3500m", "0.5"; "4Gi", "4096Mi", "4G", "123456", "1e3".

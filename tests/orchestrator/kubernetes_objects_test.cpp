@@ -185,6 +185,24 @@ TEST(KubernetesObjects, NodeAndPodViews) {
   EXPECT_EQ(pod_from_json(json::array()).name, "");  // garbage in, empty view out
 }
 
+TEST(KubernetesObjects, FieldsOfTheWrongTypeReadAsAbsentNotAsAnException) {
+  // The fuzzer's find (kept in the corpus): a condition whose "type" is an
+  // object threw out of pod_from_json.
+  json pod = json::parse(R"({"metadata":{"name":"p"},"status":{"conditions":[{"type":{"x":1},"status":"True"},
+    {"type":"Ready","status":["True"]},{"type":"PodScheduled","status":"True","lastTransitionTime":7}],
+    "containerStatuses":[{"restartCount":9223372036854775807},{"restartCount":-5},{"restartCount":4}]}})");
+  PodView v;
+  ASSERT_NO_THROW(v = pod_from_json(pod));
+  EXPECT_FALSE(v.ready);
+  EXPECT_EQ(v.scheduled_ms, std::nullopt);
+  EXPECT_EQ(v.restarts, INT32_MAX);  // held to int's range, not wrapped
+  json node = json::parse(R"({"status":{"conditions":[{"type":"Ready","status":{"v":"True"}}]}})");
+  EXPECT_FALSE(node_ready(node));
+  EXPECT_EQ(str_at(json::parse(R"({"a":{"b":5}})"), {"a", "b"}), "");
+  EXPECT_EQ(int_at(json::parse(R"({"code":"410"})"), {"code"}), std::nullopt);
+  EXPECT_EQ(int_at(json::parse(R"({"code":410})"), {"code"}), 410);
+}
+
 TEST(KubernetesWatchFraming, SplitsLinesAcrossChunksAndDropsOversizedOnes) {
   LineSplitter s(16);
   std::vector<std::string> lines;
