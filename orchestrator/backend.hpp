@@ -71,6 +71,11 @@ struct InstanceStatus {
   std::string last_exit;                 // "exit 3", "signal 9", or empty
 };
 
+// One timeline step of a migration, in order.
+inline constexpr const char* kTimelineSteps[] = {"detected", "notified", "decided", "applied", "scheduled", "started", "first_data"};
+// Finer steps a backend may stamp between applied and started (the migration's `steps`).
+inline constexpr const char* kBackendSteps[] = {"stopped", "pulled", "created"};
+
 // Result of apply(): the steps of the migration timeline the backend reached.
 struct ApplyResult {
   std::int64_t applied_ms = 0;    // affinity written / old instance stopped

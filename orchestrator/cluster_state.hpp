@@ -32,44 +32,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.hpp"
+#include "orchestrator/cluster_objects.hpp"
 #include "orchestrator/k8s_client.hpp"
 #include "orchestrator/store.hpp"
 
 namespace c4i::orchestrator {
 
-inline constexpr const char* kAnnotationRecord = "cloud4iot.io/record";
 inline constexpr const char* kStreamsConfigMap = "c4i-orchestrator-streams";
-
-// Pure conversions between the store's rows and the objects (unit tested).
-namespace cluster {
-// Row sets of one object, as JSON: {"templates": [row], ...}; keys are table names.
-using Rows = std::map<std::string, std::vector<nlohmann::json>>;
-
-// REST shapes (snake_case) <-> the CRDs' spec (camelCase, units spelled out:
-// cpu_m -> cpuMillis, cooldown_s -> cooldownSeconds). Map keys that are
-// names (env, nodeSelector, templates.<name>) are kept as they are.
-nlohmann::json template_spec_to_crd(const nlohmann::json& spec);
-nlohmann::json template_spec_from_crd(const nlohmann::json& spec);
-nlohmann::json policy_spec_to_crd(const nlohmann::json& spec);
-nlohmann::json policy_spec_from_crd(const nlohmann::json& spec);
-
-// The object names: templates and functions as DNS-1123 labels (the id
-// itself rides in the record), devices as the address with '-', migrations
-// "m-<id>".
-std::string object_name(const std::string& kind, const std::string& id);
-
-// The object (apiVersion, kind, metadata with the record annotation, spec)
-// and its status for one store kind ("templates", "functions", "devices",
-// "migrations", "policy") from the rows that describe it.
-struct ObjectPair {
-  nlohmann::json object;
-  nlohmann::json status;  // null: the kind has none to write
-};
-Result<ObjectPair> to_object(const std::string& kind, const std::string& ns, const Rows& rows);
-// The rows of one listed object: its record when it has one, else what its
-// spec says (objects made with kubectl). invalid_argument names the object.
-Result<Rows> rows_of(const std::string& kind, const nlohmann::json& object);
-}  // namespace cluster
 
 struct ClusterOptions {
   k8s::Endpoint endpoint;

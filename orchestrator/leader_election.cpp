@@ -17,45 +17,6 @@ std::string lease_path(const std::string& ns, const std::string& name) {
 }
 }  // namespace
 
-Result<LeaseRecord> lease_from_json(const json& lease) {
-  if (!lease.is_object() || lease.value("kind", "") != "Lease")
-    return Error{"invalid_argument", "not a Lease object (kind is not Lease)"};
-  LeaseRecord r;
-  const json& md = lease.contains("metadata") ? lease["metadata"] : json::object();
-  if (md.contains("resourceVersion") && md["resourceVersion"].is_string()) r.resource_version = md["resourceVersion"];
-  if (md.contains("annotations") && md["annotations"].is_object()) {
-    const auto& a = md["annotations"];
-    if (a.contains(kAnnotationLeaderUrl) && a[kAnnotationLeaderUrl].is_string()) r.leader_url = a[kAnnotationLeaderUrl];
-  }
-  if (!lease.contains("spec")) return r;  // an empty Lease: nobody holds it
-  const json& spec = lease["spec"];
-  if (!spec.is_object()) return Error{"invalid_argument", "Lease spec is not an object"};
-  if (spec.contains("holderIdentity")) {
-    if (!spec["holderIdentity"].is_string()) return Error{"invalid_argument", "Lease spec.holderIdentity is not a string"};
-    r.holder = spec["holderIdentity"];
-  }
-  if (spec.contains("leaseDurationSeconds")) {
-    if (!spec["leaseDurationSeconds"].is_number_integer())
-      return Error{"invalid_argument", "Lease spec.leaseDurationSeconds is not an integer"};
-    r.lease_duration_s = spec["leaseDurationSeconds"];
-  }
-  if (spec.contains("leaseTransitions") && spec["leaseTransitions"].is_number_integer())
-    r.transitions = spec["leaseTransitions"];
-  for (auto [field, out] : {std::pair{"acquireTime", &r.acquire_ms}, std::pair{"renewTime", &r.renew_ms}})
-    if (spec.contains(field) && spec[field].is_string())
-      *out = k8s::parse_rfc3339_ms(spec[field].get<std::string>()).value_or(0);
-  return r;
-}
-
-json lease_to_json(const LeaseRecord& r, const std::string& name, const std::string& ns) {
-  json md = {{"name", name}, {"namespace", ns}, {"annotations", {{kAnnotationLeaderUrl, r.leader_url}}}};
-  if (!r.resource_version.empty()) md["resourceVersion"] = r.resource_version;
-  json spec = {{"holderIdentity", r.holder}, {"leaseDurationSeconds", r.lease_duration_s}, {"leaseTransitions", r.transitions}};
-  if (r.acquire_ms) spec["acquireTime"] = k8s::format_rfc3339_micro(r.acquire_ms);
-  if (r.renew_ms) spec["renewTime"] = k8s::format_rfc3339_micro(r.renew_ms);
-  return {{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}, {"metadata", md}, {"spec", spec}};
-}
-
 Status validate(const ElectionTiming& t) {
   if (t.retry_period.count() <= 0) return Error{"invalid_argument", "--retry-period-ms must be above 0"};
   if (t.lease_duration.count() % 1000 != 0 || t.lease_duration.count() < 1000)
@@ -115,9 +76,7 @@ void LeaderElector::start() {
 }
 
 void LeaderElector::observe(const json& object) {
-  if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object() ||
-      object["metadata"].value("name", "") != options_.lease_name)
-    return;
+  if (k8s::str_at(object, {"metadata", "name"}) != options_.lease_name) return;
   json lease = object;
   lease["kind"] = "Lease";  // a list's items do not say
   auto rec = lease_from_json(lease);

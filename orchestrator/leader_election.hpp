@@ -26,28 +26,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.hpp"
+#include "orchestrator/cluster_objects.hpp"
 #include "orchestrator/k8s_client.hpp"
 
 namespace c4i::orchestrator {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
-// The leader's REST address, so a follower can say where to go.
-inline constexpr const char* kAnnotationLeaderUrl = "cloud4iot.io/leader-url";
-
-// What a Lease says (spec), plus its resourceVersion.
-struct LeaseRecord {
-  std::string holder;                 // spec.holderIdentity ("" after a release)
-  std::int64_t lease_duration_s = 0;  // spec.leaseDurationSeconds
-  std::int64_t acquire_ms = 0, renew_ms = 0;  // spec.acquireTime / renewTime (informative only)
-  std::int64_t transitions = 0;       // spec.leaseTransitions
-  std::string leader_url;             // annotation
-  std::string resource_version;
-};
-// A Lease object -> record; invalid_argument naming the field when it is not a Lease.
-Result<LeaseRecord> lease_from_json(const nlohmann::json& lease);
-// The Lease object to PUT (update, with the resourceVersion) or POST (create, without).
-nlohmann::json lease_to_json(const LeaseRecord& r, const std::string& name, const std::string& ns);
 
 struct ElectionTiming {
   std::chrono::milliseconds lease_duration{15'000};

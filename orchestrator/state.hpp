@@ -42,10 +42,6 @@ struct ListPage {
   std::optional<std::string> next_after;       // last key, when more remain
 };
 
-// One timeline step of a migration, in order.
-inline constexpr const char* kTimelineSteps[] = {"detected", "notified", "decided", "applied", "scheduled", "started", "first_data"};
-// Finer steps a backend may stamp between applied and started (the migration's `steps`).
-inline constexpr const char* kBackendSteps[] = {"stopped", "pulled", "created"};
 
 // A decision the control loop records (from the placement engine or a manual move).
 struct PlannedMove {

@@ -1,6 +1,7 @@
 // Fuzzes the kubernetes backend's readers of apiserver answers: the watch
-// stream's line splitter, then each line as a Node, a Pod and a
-// NodeMetricsList; and the raw bytes as quantities, RFC 3339 times and
+// stream's line splitter, then each line as a Node, a Pod, a
+// NodeMetricsList, a Lease and each kind of our custom resources (the rows a
+// new leader loads); and the raw bytes as quantities, RFC 3339 times and
 // base64. Never crash or throw; quantities never negative.
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "orchestrator/cluster_objects.hpp"
 #include "orchestrator/k8s_objects.hpp"
 
 namespace k8s = c4i::orchestrator::k8s;
@@ -31,6 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (node) capacity[node->name] = *node;
     std::size_t skipped = 0;
     (void)k8s::node_usage_from_metrics(j, capacity, &skipped);
+    (void)c4i::orchestrator::lease_from_json(j);
+    for (const char* kind : {"templates", "functions", "devices", "migrations", "policy"})
+      (void)c4i::orchestrator::cluster::rows_of(kind, j);
     return true;
   });
   return 0;

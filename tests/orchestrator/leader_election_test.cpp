@@ -98,6 +98,8 @@ TEST(LeaseObject, BadObjectsNameWhatIsWrong) {
   e = lease_from_json(json{{"kind", "Lease"}, {"spec", {{"holderIdentity", 5}}}});
   ASSERT_FALSE(e);
   EXPECT_NE(e.error().message.find("holderIdentity"), std::string::npos);
+  e = lease_from_json(json{{"kind", {{"not", "a string"}}}});
+  ASSERT_FALSE(e);  // refused, not thrown
   auto empty = lease_from_json(json{{"kind", "Lease"}, {"metadata", {{"resourceVersion", "1"}}}});
   ASSERT_TRUE(empty);
   EXPECT_EQ(empty->holder, "");
@@ -236,6 +238,17 @@ TEST(ClusterRecord, ObjectsMadeWithKubectlAreReadFromTheirSpec) {
   e = cluster::rows_of("functions", forged);
   ASSERT_FALSE(e);  // a record may name only its kind's tables
   EXPECT_NE(e.error().message.find("bootstrap_tokens"), std::string::npos);
+
+  // Fields of the wrong type read as absent, never thrown on.
+  json odd = fn;
+  odd["spec"]["pinned"] = "yes";
+  rows = cluster::rows_of("functions", odd);
+  ASSERT_TRUE(rows) << rows.error().message;
+  EXPECT_EQ(rows->at("functions").at(0)["pinned"], 0);
+  json policy = {{"kind", "OffloadPolicy"}, {"metadata", {{"name", 5}}}, {"spec", json::object()}, {"status", {{"version", "7"}}}};
+  rows = cluster::rows_of("policy", policy);
+  ASSERT_TRUE(rows) << rows.error().message;
+  EXPECT_EQ(rows->at("policy").at(0)["version"], 1);
 }
 
 // ---------------------------------------------------------------- the store's replicate hook
