@@ -15,7 +15,8 @@
 #
 # BUILD_DIR defaults to build/release (scripts/build.sh release). Env:
 #   C4I_BENCH_ROAMS (100), C4I_BENCH_FLEET (1000), C4I_BENCH_GATEWAYS (50),
-#   C4I_KEEP_TMP=1 keeps the work directory (plane logs, orchestrator log).
+#   C4I_KEEP_TMP=1 keeps the work directory (plane logs, orchestrator log),
+#   C4I_BENCH_ORCH_ARGS: more orchestrator flags (e.g. --cluster-defer-ms 0).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build/release}"
@@ -90,8 +91,9 @@ tls: {cert: $work/pki/server.pem, key: $work/pki/server.key, client_ca: $work/pk
 control: {reconcile_interval_ms: 500, retry_base_ms: 100, retry_max_ms: 2000}
 log: {level: warn}
 EOF
+# shellcheck disable=SC2086
 "$orch" --config "$work/config.yaml" --backend kubernetes --kubeconfig "$KUBECONFIG" --namespace bench \
-  2>"$work/orchestrator.log" &
+  ${C4I_BENCH_ORCH_ARGS:-} 2>"$work/orchestrator.log" &
 orch_pid=$!
 for _ in $(seq 1 300); do [[ -s "$work/port" ]] && break; sleep 0.1; done
 [[ -s "$work/port" ]] || { say "the orchestrator did not start:"; cat "$work/orchestrator.log" >&2; exit 1; }
@@ -175,6 +177,18 @@ def wait(pred, timeout, what, every=0.02):
 def pct(xs, p):
     xs = sorted(xs); k = max(0, min(len(xs) - 1, int(-(-p * len(xs) // 100)) - 1))
     return xs[k]
+def cluster_writes():
+    """Requests our orchestrator made writing its state to the cluster so far."""
+    c = http.client.HTTPSConnection("localhost", port, context=ctx(), timeout=60)
+    c.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+    total = 0.0
+    for line in c.getresponse().read().decode().splitlines():
+        if line.startswith("c4i_cluster_writes_total"): total += float(line.rsplit(" ", 1)[1])
+    return total
+def writes_per(name, since, n):
+    w = cluster_writes() - since
+    print(f"{name}: {w:.0f} cluster state writes, {w / max(n, 1):.1f} per roam", file=sys.stderr)
+
 rows = []
 def report(name, migs):
     de = [m["timeline"]["decided"] - m["timeline"]["notified"] for m in migs]
@@ -193,6 +207,7 @@ post(1, [seen(addr(i), -60) for i in devs])
 wait(lambda: len([f for f in list_all("/v1/functions?state=running") if f["node"] == "gw-1"]) == len(devs), 120, "10 placed")
 where = {i: 1 for i in devs}
 done = []
+w0 = cluster_writes()
 t0 = time.time()
 for k in range(ROAMS):
     i = devs[k % len(devs)]; a, b_ = where[i], 3 - where[i]
@@ -203,6 +218,8 @@ for k in range(ROAMS):
             if m["id"] > last_id and m["state"] == "done" and m["timeline"].get("started"): return m
     done.append(wait(finished, 60, f"roam {k}")); where[i] = b_
 print(f"roams in a row: {ROAMS} in {time.time() - t0:.1f} s", file=sys.stderr)
+time.sleep(3)  # progress written late (--cluster-defer-ms) is counted too
+writes_per("roams in a row", w0, ROAMS)
 report(f"{ROAMS} roams in a row", done)
 
 # ---- 2. the fleet
@@ -226,6 +243,7 @@ wait(all_running, 900, f"{FLEET} functions running", 0.5)
 print(f"fleet placed: {FLEET} functions in {time.time() - t0:.1f} s", file=sys.stderr)
 time.sleep(1.1)  # the placements' cooldown (1 s) must pass before they may roam
 before = {m["id"] for m in list_all("/v1/migrations?kind=roam")}
+w0 = cluster_writes()
 t0 = time.time()
 for n in range(1, GWS + 1):
     nxt = n % GWS + 1
@@ -238,6 +256,8 @@ def fleet_done():
     return ok if len(ok) >= FLEET else None
 migs = wait(fleet_done, 1200, f"{FLEET} roams", 0.5)  # listing 1,000 migrations is itself load
 print(f"fleet roamed: {FLEET} roams in {time.time() - t0:.1f} s", file=sys.stderr)
+time.sleep(3)
+writes_per("fleet roams", w0, FLEET)
 report(f"{FLEET} functions / {GWS} gateways, all roam at once", migs)
 
 # Where the orchestrator's time went (its own metrics): the mean of each histogram.
@@ -249,6 +269,8 @@ def metric_means():
     for line in text.splitlines():
         if line.startswith("#") or " " not in line: continue
         key, value = line.rsplit(" ", 1)
+        if key.startswith("c4i_cluster_"):  # requests writing our state to the cluster, by kind (whole run)
+            print(f"orchestrator: {key} {float(value):.0f}", file=sys.stderr)
         for name in ("c4i_backend_apply_seconds", "c4i_migration_write_seconds", "c4i_control_phase_seconds"):
             for part, into in (("_sum", sums), ("_count", counts)):
                 if key.startswith(name + part):

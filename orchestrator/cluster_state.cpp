@@ -114,7 +114,48 @@ const std::map<std::string, std::string>& plural_of() {
 
 // ---------------------------------------------------------------- ClusterState
 
-ClusterState::ClusterState(Store& store, ClusterOptions options) : store_(store), options_(std::move(options)) {}
+ClusterState::ClusterState(Store& store, ClusterOptions options) : store_(store), options_(std::move(options)) {
+  if (options_.defer.count() > 0) timer_ = std::thread([this] { timer_loop(); });
+}
+
+ClusterState::~ClusterState() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_.joinable()) timer_.join();
+}
+
+void ClusterState::timer_loop() {
+  // Deferred changes ride on the next commit's replicate; when no commit
+  // comes, an empty one brings them out once the oldest is due.
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    auto wake = std::chrono::steady_clock::now() + options_.defer;
+    for (const auto& [key, since] : deferred_) wake = std::min(wake, since + options_.defer);
+    timer_cv_.wait_until(lock, wake);
+    if (stop_) break;
+    auto now = std::chrono::steady_clock::now();
+    bool due = std::any_of(deferred_.begin(), deferred_.end(), [&](const auto& d) { return now - d.second >= options_.defer; });
+    if (!due) continue;
+    lock.unlock();
+    (void)store_.write([](Conn&) { return ok_status(); });
+    lock.lock();
+    // What is still deferred (the cluster unreachable, more than a batch) is
+    // tried again a period later, not in a tight loop.
+    timer_cv_.wait_for(lock, options_.defer, [&] { return stop_; });
+  }
+}
+
+void ClusterState::count_write(const std::string& kind) {
+  writes_++;
+  if (options_.metrics)
+    options_.metrics
+        ->counter("c4i_cluster_writes_total", "Requests writing the orchestrator's state to the cluster (object or status)",
+                  {{"kind", kind}})
+        .inc();
+}
 
 std::string ClusterState::collection(const std::string& kind) const {
   return "/apis/cloud4iot.io/v1alpha1/namespaces/" + options_.ns + "/" + plural_of().at(kind);
@@ -123,11 +164,12 @@ std::string ClusterState::collection(const std::string& kind) const {
 void ClusterState::drop_pending() {
   std::lock_guard lock(mu_);
   pending_.clear();
+  deferred_.clear();
 }
 
 std::size_t ClusterState::pending() const {
   std::lock_guard lock(mu_);
-  return pending_.size();
+  return pending_.size() + deferred_.size();
 }
 
 Result<cluster::Rows> ClusterState::read_rows(const std::string& kind, const std::string& id) {
@@ -175,10 +217,12 @@ Status ClusterState::write_object(k8s::Client& c, const std::string& kind, const
                {"metadata", {{"name", kStreamsConfigMap}, {"namespace", options_.ns}}},
                {"data", {{id, list.dump()}}}};
     std::string path = "/api/v1/namespaces/" + options_.ns + "/configmaps/" + kStreamsConfigMap;
+    count_write(kind);
     return check(c.call("PATCH", path + ssa, cm.dump(), "application/apply-patch+yaml", false), "ConfigMap " + path, false);
   }
   std::string path = collection(kind) + "/" + cluster::object_name(kind, id);
   const auto& primary = cluster::tables_of(kind).front();
+  count_write(kind);
   if (!rows->count(primary))  // gone from the store: gone from the cluster
     return check(c.call("DELETE", path, {}, {}, false), "delete " + path, true);
   auto obj = cluster::to_object(kind, options_.ns, *rows);
@@ -187,6 +231,7 @@ Status ClusterState::write_object(k8s::Client& c, const std::string& kind, const
       !s)
     return s;
   if (obj->status.is_null()) return ok_status();
+  count_write(kind);
   json st = {{"apiVersion", obj->object["apiVersion"]},
              {"kind", obj->object["kind"]},
              {"metadata", {{"name", obj->object["metadata"]["name"]}, {"namespace", options_.ns}}},
@@ -207,21 +252,53 @@ Status ClusterState::replicate(const std::vector<Change>& changes) {
     if (mirrored) return Error{"unavailable", "this replica is not the leader; retry"};
     return ok_status();
   }
+  std::vector<std::pair<std::string, std::string>> due;
+  std::uint64_t folded = 0;
   {
     std::lock_guard lock(mu_);
-    for (const auto& ch : changes)
-      if (!cluster::tables_of(ch.kind).empty()) pending_.insert({ch.kind, ch.id});
+    const auto now = std::chrono::steady_clock::now();
+    const bool defer = options_.defer.count() > 0;
+    for (const auto& ch : changes) {
+      if (cluster::tables_of(ch.kind).empty()) continue;
+      std::pair<std::string, std::string> key{ch.kind, ch.id};
+      if (ch.deferrable && defer) {
+        if (pending_.count(key) || !deferred_.emplace(key, now).second) folded++;
+      } else if (pending_.insert(key).second && deferred_.erase(key)) {
+        folded++;  // written now with this change
+      }
+    }
     // Sorted by kind: devices before streams, so a gateway's applied seq is
     // never written ahead of the sightings it covers.
     todo.assign(pending_.begin(), pending_.end());
+    for (const auto& [key, since] : deferred_)
+      if (now - since >= options_.defer && due.size() < options_.defer_batch && !pending_.count(key)) due.push_back(key);
   }
-  if (todo.empty()) return ok_status();
+  folded_ += folded;
+  if (options_.metrics && folded)
+    options_.metrics
+        ->counter("c4i_cluster_deferred_folded_total",
+                  "Deferrable changes written with another change of the same object instead of on their own")
+        .inc(static_cast<double>(folded));
   // Objects are independent of each other, but a gateway's applied seq
   // (streams) goes after the sightings it covers: written in a second round.
   std::vector<std::pair<std::string, std::string>> objects, streams;
   for (auto& t : todo) (t.first == "streams" ? streams : objects).push_back(std::move(t));
-  if (auto s = write_objects(objects); !s) return s;
-  return write_objects(streams);
+  for (const auto* round : {&objects, &streams})
+    if (auto s = write_objects(*round); !s) {
+      spdlog::warn("cluster state: not all changes written ({} pending): {}", pending(), s.error().message);
+      return s;
+    }
+  // Progress last, and its failure is not this commit's: it stays deferred
+  // and is tried again at the next commit or tick.
+  if (auto s = write_objects(due); !s) {
+    // Said once per period of trouble, not on every tick of an outage.
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_defer_warning_ >= std::chrono::seconds(30)) {
+      spdlog::warn("cluster state: deferred progress not written yet ({} objects wait): {}", pending(), s.error().message);
+      last_defer_warning_ = now;
+    }
+  }
+  return ok_status();
 }
 
 Status ClusterState::write_objects(const std::vector<std::pair<std::string, std::string>>& objects) {
@@ -248,6 +325,7 @@ Status ClusterState::write_objects(const std::vector<std::pair<std::string, std:
       }
       std::lock_guard lock(mu_);
       pending_.erase({kind, id});
+      deferred_.erase({kind, id});  // what it deferred is in this write too: rows are read at write time
     }
   };
   if (n == 1) {
@@ -259,7 +337,6 @@ Status ClusterState::write_objects(const std::vector<std::pair<std::string, std:
     for (auto& t : threads) t.join();
   }
   if (!first_error) return ok_status();
-  spdlog::warn("cluster state: not all changes written ({} pending): {}", pending(), first_error->message);
   return Error{"unavailable", "the change is not yet recorded in the cluster (" + first_error->message + "); retry"};
 }
 

@@ -19,6 +19,9 @@
 // version, and enrolment records (bootstrap tokens, issued certificates).
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -26,11 +29,13 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "common/metrics.hpp"
 #include "common/result.hpp"
 #include "orchestrator/cluster_objects.hpp"
 #include "orchestrator/k8s_client.hpp"
@@ -45,20 +50,39 @@ struct ClusterOptions {
   std::string ns;
   // Objects of one commit group written side by side, each on its own connection.
   std::size_t writers = 16;
+  // Deferrable changes (a migration's later steps, a function's observed
+  // status) are written at most this long after they were made, all the
+  // changes of one object since in one write; 0 writes them with the rest.
+  std::chrono::milliseconds defer{1000};
+  // At most this many deferred objects in one commit's replicate, so a burst
+  // of progress does not hold the next decision's write for long.
+  std::size_t defer_batch = 256;
+  // Counts c4i_cluster_writes_total{kind} and c4i_cluster_deferred_folded_total when set.
+  metrics::Registry* metrics = nullptr;
 };
 
 class ClusterState {
  public:
   ClusterState(Store& store, ClusterOptions options);
+  ~ClusterState();
+  ClusterState(const ClusterState&) = delete;
+  ClusterState& operator=(const ClusterState&) = delete;
 
   // The Store's replicate hook (writer thread): notes what `changes` touched
   // and writes every object not yet written; unavailable (503) when some
   // could not be written (they stay pending and are written first next time).
+  // Deferrable changes wait up to options.defer (a timer commits an empty
+  // job to bring them out when nothing else does); their failure is logged
+  // and retried, never the error of the commit that happened to carry them.
   Status replicate(const std::vector<Change>& changes);
   // Forgets unwritten changes (a replica that is no longer the leader: its
   // copy is replaced from the cluster next).
   void drop_pending();
-  std::size_t pending() const;
+  std::size_t pending() const;  // urgent and deferred
+  // Requests made (an object and its status count one each), and how many
+  // deferrable changes were folded into another write of the same object.
+  std::uint64_t writes() const { return writes_; }
+  std::uint64_t folded() const { return folded_; }
   // Set before the store commits anything: true while this replica may
   // write the cluster (the leader, within its renew deadline). Unset: always.
   void set_may_write(std::function<bool()> f) { may_write_ = std::move(f); }
@@ -73,6 +97,8 @@ class ClusterState {
 
  private:
   Status write_object(k8s::Client& c, const std::string& kind, const std::string& id);
+  void count_write(const std::string& kind);
+  void timer_loop();
   // Writes `objects` (independent of each other) on up to options_.writers
   // connections at once; what is written leaves pending_. The first
   // unavailable error, if any (the rest stay pending).
@@ -82,8 +108,16 @@ class ClusterState {
 
   Store& store_;
   ClusterOptions options_;
-  mutable std::mutex mu_;  // guards pending_ (the writer thread and drop_pending)
+  mutable std::mutex mu_;  // guards pending_, deferred_ and stop_ (the writer thread, drop_pending, the timer)
   std::set<std::pair<std::string, std::string>> pending_;
+  // Deferred objects and when each was first changed (the writer thread
+  // writes those older than options_.defer).
+  std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> deferred_;
+  std::condition_variable timer_cv_;
+  bool stop_ = false;
+  std::thread timer_;
+  std::atomic<std::uint64_t> writes_{0}, folded_{0};
+  std::chrono::steady_clock::time_point last_defer_warning_{};  // the writer thread only
   std::function<bool()> may_write_;
   std::function<void(const std::vector<Change>&)> on_loaded_;
   std::map<std::pair<std::string, std::string>, std::string> loaded_;  // (kind, id) -> rows as loaded; hydrate_mu_

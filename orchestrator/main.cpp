@@ -112,6 +112,11 @@ int main(int argc, char** argv) {
                  "migrations carried out at once: kubernetes Deployment writes and the state's cluster objects (one connection each, default 16) "
                  "or embedded process moves (default 4); docker: 1")
       ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
+  std::int64_t cluster_defer_ms = 1000;
+  app.add_option("--cluster-defer-ms", cluster_defer_ms,
+                 "kubernetes: a migration's later steps and a function's observed status reach the cluster's objects at most "
+                 "this late, each object's changes since in one write (0: with every commit)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{60'000}));
   bool leader_elect = false;
   std::string lease_name = "c4i-orchestrator", identity;
   std::int64_t lease_duration_s = 15, renew_deadline_ms = 10'000, retry_period_ms = 2'000, follower_sync_ms = 1'000;
@@ -233,6 +238,8 @@ int main(int argc, char** argv) {
   if (kube) {
     ClusterOptions co{*kube_endpoint, kube_namespace};
     if (apply_concurrency) co.writers = apply_concurrency;  // the cluster's state is written as wide as moves are applied
+    co.defer = std::chrono::milliseconds(cluster_defer_ms);
+    co.metrics = &registry;
     cluster = std::make_unique<ClusterState>(**store, co);
     cluster->set_may_write([&] { return acting.load() && (!elector || elector->leading()); });
     (*store)->set_replicate([&](const std::vector<Change>& changes) { return cluster->replicate(changes); });

@@ -797,9 +797,9 @@ Result<json> State::mark(const std::string& function, const std::string& mark, s
     }
     if (mid) {
       if (auto s = run(c, "UPDATE migrations SET first_data = ?, updated_ms = ? WHERE id = ?", t_ms, now_ms(), *mid); !s) return s;
-      c.changed("migrations", std::to_string(*mid), "updated");
+      c.changed("migrations", std::to_string(*mid), "updated", true);
     }
-    c.changed("functions", function, "updated");
+    c.changed("functions", function, "updated", true);
     return ok_status();
   });
   if (!st) return st.error();
@@ -1145,7 +1145,9 @@ Status State::migration_step(std::int64_t id, const std::map<std::string, std::i
           return s;  // the watch event follows with the next status poll (functions_observed)
       }
     }
-    c.changed("migrations", std::to_string(id), "updated");
+    // A step reached is progress, not a decision: the Deployment is the truth
+    // a new leader reads, so the cluster's copy may follow a little later.
+    c.changed("migrations", std::to_string(id), "updated", true);
     return ok_status();
   });
 }
@@ -1177,7 +1179,7 @@ Status State::functions_observed(const std::vector<Observation>& observations) {
                        o.last_exit, o.started_ms);
           !s)
         return s;
-      if (c.db().changes() > 0) c.changed("functions", o.id, "updated");
+      if (c.db().changes() > 0) c.changed("functions", o.id, "updated", true);  // observed, not decided
     }
     return ok_status();
   });

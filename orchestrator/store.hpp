@@ -35,6 +35,10 @@ struct Change {
   std::string kind;  // nodes | devices | functions | templates | migrations | policy
   std::string id;
   std::string op;    // created | updated | deleted
+  // Progress nobody waits on (a migration's later steps, a function's
+  // observed status): a replicate hook may write it a little later, with
+  // the other changes of the same object since.
+  bool deferrable = false;
 };
 
 // A connection with a cache of prepared statements.
@@ -46,8 +50,8 @@ class Conn {
   sqlite::Stmt& stmt(const std::string& sql);
   sqlite::Db& db() { return db_; }
   // Records a change (only during a write job).
-  void changed(std::string kind, std::string id, std::string op) {
-    if (changes_) changes_->push_back(Change{std::move(kind), std::move(id), std::move(op)});
+  void changed(std::string kind, std::string id, std::string op, bool deferrable = false) {
+    if (changes_) changes_->push_back(Change{std::move(kind), std::move(id), std::move(op), deferrable});
   }
 
  private:

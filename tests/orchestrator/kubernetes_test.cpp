@@ -184,6 +184,31 @@ TEST_F(KubernetesBackend, DeviceEventMovesThePodFromGw1ToGw2) {
   auto f = call(*op, "GET", std::string("/v1/functions/") + kFn).body;
   EXPECT_EQ(f["node"], "gw-2");
   EXPECT_EQ(f["state"], "running");
+
+  // The cluster's objects catch up with the progress written late
+  // (--cluster-defer-ms): with nothing else happening, the Migration shows
+  // the whole timeline and the IoTFunction the new node within a few periods.
+  const std::string mname = "m-" + std::to_string(roam["id"].get<std::int64_t>());
+  json cr;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        cr = plane->get_json({"migrations.cloud4iot.io", "-n", ns, mname});
+        return cr.is_object() && cr["status"].value("state", "") == "done" && cr["status"]["timeline"].contains("started");
+      },
+      std::chrono::seconds(10)))
+      << cr.dump();
+  json fcr;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        fcr = plane->get_json({"iotfunctions.cloud4iot.io", "-n", ns, "-l", "app.kubernetes.io/managed-by=cloud4iot"});
+        if (!fcr.is_object()) return false;
+        for (const auto& i : fcr["items"])
+          if (i["spec"].value("device", "") == kDev)
+            return i["status"].value("node", "") == "gw-2" && i["status"].value("phase", "") == "running";
+        return false;
+      },
+      std::chrono::seconds(10)))
+      << fcr.dump();
 }
 
 TEST_F(KubernetesBackend, HeartbeatOverHighWatermarkMovesToEdgeAndBack) {
