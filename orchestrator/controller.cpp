@@ -471,6 +471,16 @@ void Controller::pass() {
     world_.invalidate();
     last_full_read_ = std::chrono::steady_clock::now();
   }
+  // History is kept for migration_retention: a few hundred ended migrations
+  // go every 10 s, so a fleet's roams do not pile up in the store (and, on
+  // the kubernetes backend, in etcd).
+  if (options_.migration_retention.count() > 0 && std::chrono::steady_clock::now() - last_prune_ >= std::chrono::seconds(10)) {
+    last_prune_ = std::chrono::steady_clock::now();
+    if (auto n = state_.prune_migrations(now_ms(), options_.migration_retention.count(), 200); !n)
+      spdlog::warn("control loop: pruning old migrations: {}", n.error().message);
+    else if (*n)
+      metrics_.counter("c4i_migrations_pruned_total", "Ended migrations deleted after the retention period").inc(static_cast<double>(*n));
+  }
   // Where a pass spends its time, per phase (c4i_control_phase_seconds).
   auto t0 = std::chrono::steady_clock::now();
   auto phase_done = [&](const char* phase) {

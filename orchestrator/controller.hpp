@@ -39,6 +39,9 @@ struct ControllerOptions {
   std::chrono::milliseconds interval{500};
   std::chrono::milliseconds retry_base{200};
   std::chrono::milliseconds retry_max{10'000};
+  // Ended migrations older than this are deleted (with the kubernetes
+  // backend, their Migration objects too); 0 keeps them all.
+  std::chrono::milliseconds migration_retention{std::chrono::hours(24)};
 };
 
 class Controller {
@@ -93,6 +96,7 @@ class Controller {
   WorldCache world_;
   std::uint64_t listener_ = 0;
   std::chrono::steady_clock::time_point last_full_read_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_prune_{};
   std::chrono::milliseconds next_wait_{0};  // until the next pass without a wake (loop thread only)
   std::mutex planner_mu_;  // guards planner_ (the loop and check_move)
   std::optional<placement::Planner> planner_;

@@ -348,6 +348,7 @@ int main(int argc, char** argv) {
   co.interval = std::chrono::milliseconds(s.reconcile_interval_ms);
   co.retry_base = std::chrono::milliseconds(s.retry_base_ms);
   co.retry_max = std::chrono::milliseconds(s.retry_max_ms);
+  co.migration_retention = std::chrono::seconds(s.migration_retention_s);
   Controller controller(state, backend, registry, co);
   controller.set_gate([&] { return acting.load() && (!elector || elector->leading()); });
   auto commit_listener = (*store)->add_commit_listener([&](const std::vector<Change>& changes) {

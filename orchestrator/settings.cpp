@@ -65,7 +65,7 @@ Status parse_settings(const config::Node& root, Settings& s) {
     }
     if (auto c = n.optional_child("control")) {
       c->reject_unknown({"reconcile_interval_ms", "stop_grace_ms", "retry_base_ms", "retry_max_ms", "restart_base_ms",
-                         "restart_max_ms", "heartbeat_stale_ms"});
+                         "restart_max_ms", "heartbeat_stale_ms", "migration_retention_s"});
       s.reconcile_interval_ms = c->integer_in_or("reconcile_interval_ms", 10, 600'000, s.reconcile_interval_ms);
       s.stop_grace_ms = c->integer_in_or("stop_grace_ms", 0, 600'000, s.stop_grace_ms);
       s.retry_base_ms = c->integer_in_or("retry_base_ms", 1, 600'000, s.retry_base_ms);
@@ -73,6 +73,7 @@ Status parse_settings(const config::Node& root, Settings& s) {
       s.restart_base_ms = c->integer_in_or("restart_base_ms", 1, 600'000, s.restart_base_ms);
       s.restart_max_ms = c->integer_in_or("restart_max_ms", 1, 3'600'000, s.restart_max_ms);
       s.heartbeat_stale_ms = c->integer_in_or("heartbeat_stale_ms", 1000, 86'400'000, s.heartbeat_stale_ms);
+      s.migration_retention_s = c->integer_in_or("migration_retention_s", 0, 3650LL * 86'400, s.migration_retention_s);
       if (s.retry_base_ms > s.retry_max_ms) c->child("retry_base_ms").fail("must not exceed retry_max_ms");
       if (s.restart_base_ms > s.restart_max_ms) c->child("restart_base_ms").fail("must not exceed restart_max_ms");
     }

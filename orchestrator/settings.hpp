@@ -43,6 +43,7 @@ struct Settings {
   std::int64_t restart_base_ms = 200;
   std::int64_t restart_max_ms = 10'000;
   std::int64_t heartbeat_stale_ms = 60'000;
+  std::int64_t migration_retention_s = 86'400;  // ended migrations kept this long (0: forever)
 };
 
 // Parses a configuration document onto `s` (fields absent keep their values).

@@ -1185,6 +1185,42 @@ Status State::functions_observed(const std::vector<Observation>& observations) {
   });
 }
 
+Result<std::size_t> State::prune_migrations(std::int64_t now, std::int64_t retention_ms, std::size_t limit) {
+  const std::int64_t cutoff = now - std::max<std::int64_t>(retention_ms, 0);
+  const std::int64_t budget_window = now - 60'000;
+  // Found on a read connection (a scan of the history must not hold the
+  // writer), then deleted by id with the conditions checked again.
+  std::vector<std::int64_t> ids;
+  auto found = store_.read([&](Conn& c) -> Status {
+    auto& q = c.stmt(
+        "SELECT id FROM migrations WHERE state IN ('done', 'superseded', 'cancelled') AND updated_ms < ?1 AND decided < ?2 "
+        "AND id NOT IN (SELECT migration FROM placements WHERE migration IS NOT NULL) ORDER BY id LIMIT ?3");
+    StmtGuard g(q);
+    q.bind(1, cutoff).bind(2, std::min(cutoff, budget_window)).bind(3, static_cast<std::int64_t>(limit));
+    return each_row(q, [&](const sqlite::Stmt& r) { ids.push_back(r.int64(0)); });
+  });
+  if (!found) return found.error();
+  if (ids.empty()) return std::size_t{0};
+  std::size_t pruned = 0;
+  auto st = store_.write([&](Conn& c) -> Status {
+    pruned = 0;
+    for (auto id : ids) {
+      if (auto s = run(c,
+                       "DELETE FROM migrations WHERE id = ?1 AND state IN ('done', 'superseded', 'cancelled') AND "
+                       "NOT EXISTS (SELECT 1 FROM placements WHERE migration = ?1)",
+                       id);
+          !s)
+        return s;
+      if (c.db().changes() == 0) continue;
+      c.changed("migrations", std::to_string(id), "deleted", true);  // history: nobody waits on its going
+      pruned++;
+    }
+    return ok_status();
+  });
+  if (!st) return st.error();
+  return pruned;
+}
+
 Status State::forget_undeployed(const std::string& id) {
   return store_.write([&](Conn& c) -> Status {
     if (auto s = run(c, "UPDATE functions SET state = 'undeployed', node = '', started_ms = NULL, updated_ms = ? WHERE id = ?",

@@ -216,6 +216,11 @@ class State {
   // sees hundreds of functions change does not queue hundreds of commits.
   Status functions_observed(const std::vector<Observation>& observations);
   Status forget_undeployed(const std::string& id);
+  // Deletes up to `limit` ended migrations (done, superseded, cancelled) last
+  // changed and decided before now_ms - retention_ms, never the one a
+  // function's placement points at, nor one decided in the last minute (the
+  // move budget counts those). Returns how many went.
+  Result<std::size_t> prune_migrations(std::int64_t now_ms, std::int64_t retention_ms, std::size_t limit);
 
  private:
   Store& store_;

@@ -144,6 +144,44 @@ TEST_F(WorldCacheTest, MigrationStepsReachTheirFunctionThroughTheMigrationAlone)
   expect_same("done (the function's last move)");
 }
 
+TEST_F(WorldCacheTest, PruningDeletesOldEndedMigrationsButNeverAFunctionsLatestOrAnOpenOne) {
+  for (const char* id : {"f4", "f5"})
+    ASSERT_TRUE(state->create_function({{"template", "hr"}, {"device", addr(id[1] == '4' ? 4 : 5)}, {"id", id}}, "t"));
+  auto move = [&](const char* fn, const char* node) {
+    PlannedMove m;
+    m.function = fn;
+    m.kind = "roam";
+    m.reason = "test";
+    m.to.node = node;
+    m.requested_by = "placement";
+    auto ids = state->record_moves({m}, now_ms());
+    EXPECT_TRUE(ids);
+    return ids ? ids->at(0) : 0;
+  };
+  std::int64_t first = move("f4", "gw-1");
+  ASSERT_TRUE(state->migration_step(first, {{"applied", now_ms()}, {"started", now_ms()}}, "done", "gw-1"));
+  std::int64_t latest = move("f4", "gw-2");  // the placement now points here
+  ASSERT_TRUE(state->migration_step(latest, {{"applied", now_ms()}, {"started", now_ms()}}, "done", "gw-2"));
+  std::int64_t open = move("f5", "gw-3");  // pending
+  expect_same("three moves");
+
+  // Not old enough yet: nothing goes.
+  auto n = state->prune_migrations(now_ms(), 3'600'000, 100);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 0u);
+  // Two days on with a day's retention: only the ended, superseded-by-a-later-move one.
+  n = state->prune_migrations(now_ms() + 2 * 86'400'000LL, 86'400'000, 100);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 1u);
+  EXPECT_FALSE(state->get("migrations", std::to_string(first)));
+  EXPECT_TRUE(state->get("migrations", std::to_string(latest)));
+  EXPECT_TRUE(state->get("migrations", std::to_string(open)));
+  expect_same("a pruned migration");
+  n = state->prune_migrations(now_ms() + 2 * 86'400'000LL, 86'400'000, 100);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0u);
+}
+
 TEST_F(WorldCacheTest, ARandomSequenceOfWritesReadsTheSameAsAFullRead) {
   std::mt19937 rng(20261202);
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
