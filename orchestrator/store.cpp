@@ -286,15 +286,19 @@ void Store::writer_loop() {
     std::vector<Change> all;
     for (auto* job : group)
       if (job->result) all.insert(all.end(), job->changes.begin(), job->changes.end());
+    // Listeners first: the control loop may decide on what is committed here
+    // while the replicate hook writes it elsewhere. Acting stays safe: a
+    // decision's own record is replicated, after these changes (this thread,
+    // in order), before anything acts on it.
+    if (!all.empty()) {
+      std::lock_guard lock(listeners_mu_);
+      for (auto& [id, f] : listeners_) f(all);
+    }
     if (replicate_ && begun) {
       Status replicated = replicate_(all);
       if (!replicated)
         for (auto* job : group)
           if (job->result) job->result = replicated;
-    }
-    if (!all.empty()) {
-      std::lock_guard lock(listeners_mu_);
-      for (auto& [id, f] : listeners_) f(all);
     }
     {
       std::lock_guard lock(mu_);

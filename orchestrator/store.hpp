@@ -89,7 +89,8 @@ class Store {
 
   // Calls `f` (on the writer thread) with the changes of each commit that
   // made any (/v1/watch, the control loop's wake-up and WorldCache), in the
-  // order listeners were added; remove it before it goes away.
+  // order listeners were added, as soon as the commit is durable here:
+  // before the replicate hook writes it elsewhere. Remove it before it goes away.
   std::uint64_t add_commit_listener(std::function<void(const std::vector<Change>&)> f);
   void remove_commit_listener(std::uint64_t id);
   // Called (on the writer thread) after each commit, before any of its jobs

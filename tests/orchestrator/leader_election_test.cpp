@@ -259,16 +259,23 @@ TEST(StoreReplication, AWriteIsAnsweredOnlyAfterTheHookAndItsFailureIsTheWriters
   ASSERT_TRUE(store) << store.error().message;
   State state(**store);
   std::vector<std::vector<Change>> calls;
+  std::vector<std::string> order;
   bool fail = true;
   (*store)->set_replicate([&](const std::vector<Change>& changes) -> Status {
     calls.push_back(changes);
+    order.push_back("replicate");
     if (fail) return Error{"unavailable", "the cluster did not take it"};
     return ok_status();
   });
+  auto listener = (*store)->add_commit_listener([&](const std::vector<Change>&) { order.push_back("listener"); });
   json tpl = {{"name", "hr"}, {"command", {"/bin/true"}}};
   auto r = state.create_template(tpl, "alice");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, "unavailable");  // the API answers 503
+  // The control loop hears of a commit before the hook writes it elsewhere
+  // (it may decide meanwhile; its decision is replicated after this).
+  EXPECT_EQ(order, (std::vector<std::string>{"listener", "replicate"}));
+  (*store)->remove_commit_listener(listener);
   ASSERT_EQ(calls.size(), 1u);
   ASSERT_EQ(calls[0].size(), 1u);
   EXPECT_EQ(calls[0][0].kind, "templates");
