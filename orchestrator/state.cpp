@@ -1147,7 +1147,11 @@ Status State::migration_step(std::int64_t id, const std::map<std::string, std::i
     }
     // A step reached is progress, not a decision: the Deployment is the truth
     // a new leader reads, so the cluster's copy may follow a little later.
-    c.changed("migrations", std::to_string(id), "updated", true);
+    // The end is written at once: a new leader that found the migration
+    // still open would hold the function (no new move) until it had applied
+    // it again and seen the pod start, ~1.5 s of the first decision after a
+    // takeover on the test plane.
+    c.changed("migrations", std::to_string(id), "updated", state != "done");
     return ok_status();
   });
 }
