@@ -114,6 +114,19 @@ TEST(Settings, ABadFieldNamesFileLineAndField) {
   EXPECT_NE(parse_settings(*root, s).error().message.find("listn"), std::string::npos);
 }
 
+TEST(Settings, MigrationRetentionIsSecondsFromZeroUp) {
+  Settings s;
+  EXPECT_EQ(s.migration_retention_s, 86'400);  // a day unless told
+  auto root = config::load_string("control: {migration_retention_s: 3600}\n", "orch.yaml");
+  ASSERT_TRUE(root);
+  ASSERT_TRUE(parse_settings(*root, s));
+  EXPECT_EQ(s.migration_retention_s, 3600);
+  root = config::load_string("control: {migration_retention_s: -1}\n", "orch.yaml");
+  auto st = parse_settings(*root, s);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("control.migration_retention_s"), std::string::npos) << st.error().message;
+}
+
 TEST(Settings, ListenAcceptsHostPortAndPortAlone) {
   std::string a = "127.0.0.1";
   std::uint16_t p = 1;
