@@ -7,7 +7,9 @@
 // work as on the other backends. The cluster is written through: after each
 // commit, the store's replicate hook writes the objects of what changed,
 // and the request is answered only once they are written (an accepted
-// event survives a kill -9 of the leader). Objects carry their typed
+// event survives a kill -9 of the leader); progress nobody waits on (a
+// migration's middle steps, a function's observed status) may follow up to
+// ClusterOptions::defer later. Objects carry their typed
 // spec/status for kubectl, and the rows as an annotation
 // (cloud4iot.io/record) so a new leader rebuilds its copy exactly,
 // millisecond times and counters included. Objects written by hand with
