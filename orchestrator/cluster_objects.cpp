@@ -26,15 +26,9 @@ bool one_of(const std::string& v, std::initializer_list<const char*> allowed) {
     if (v == a) return true;
   return false;
 }
-std::string str(const json& row, const char* key) {
-  auto it = row.find(key);
-  return it != row.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-std::optional<std::int64_t> num(const json& row, const char* key) {
-  auto it = row.find(key);
-  if (it == row.end() || !it->is_number_integer()) return std::nullopt;
-  return it->get<std::int64_t>();
-}
+// A row's field by type (the apiserver's readers, k8s_objects.hpp).
+std::string str(const json& row, const char* key) { return k8s::str_at(row, {key}); }
+std::optional<std::int64_t> num(const json& row, const char* key) { return k8s::int_at(row, {key}); }
 void put_time(json& out, const char* field, std::optional<std::int64_t> ms) {
   if (ms && *ms > 0) out[field] = k8s::format_rfc3339_micro(*ms);
 }

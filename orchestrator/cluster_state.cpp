@@ -131,14 +131,20 @@ void ClusterState::timer_loop() {
   // Deferred changes ride on the next commit's replicate; when no commit
   // comes, an empty one brings them out once the oldest is due.
   std::unique_lock lock(mu_);
+  auto oldest = [&] {  // when the longest-waiting deferred object was changed (under mu_)
+    auto t = std::chrono::steady_clock::time_point::max();
+    for (const auto& [key, since] : deferred_) t = std::min(t, since);
+    return t;
+  };
   while (!stop_) {
-    auto wake = std::chrono::steady_clock::now() + options_.defer;
-    for (const auto& [key, since] : deferred_) wake = std::min(wake, since + options_.defer);
-    timer_cv_.wait_until(lock, wake);
+    auto first = oldest();
+    timer_cv_.wait_until(lock, first == std::chrono::steady_clock::time_point::max()
+                                   ? std::chrono::steady_clock::now() + options_.defer
+                                   : first + options_.defer);
     if (stop_) break;
-    auto now = std::chrono::steady_clock::now();
-    bool due = std::any_of(deferred_.begin(), deferred_.end(), [&](const auto& d) { return now - d.second >= options_.defer; });
-    if (!due) continue;
+    first = oldest();
+    if (first == std::chrono::steady_clock::time_point::max() || std::chrono::steady_clock::now() - first < options_.defer)
+      continue;
     lock.unlock();
     (void)store_.write([](Conn&) { return ok_status(); });
     lock.lock();
@@ -149,7 +155,6 @@ void ClusterState::timer_loop() {
 }
 
 void ClusterState::count_write(const std::string& kind) {
-  writes_++;
   if (options_.metrics)
     options_.metrics
         ->counter("c4i_cluster_writes_total", "Requests writing the orchestrator's state to the cluster (object or status)",
@@ -273,7 +278,6 @@ Status ClusterState::replicate(const std::vector<Change>& changes) {
     for (const auto& [key, since] : deferred_)
       if (now - since >= options_.defer && due.size() < options_.defer_batch && !pending_.count(key)) due.push_back(key);
   }
-  folded_ += folded;
   if (options_.metrics && folded)
     options_.metrics
         ->counter("c4i_cluster_deferred_folded_total",

@@ -21,7 +21,6 @@
 // version, and enrolment records (bootstrap tokens, issued certificates).
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -81,10 +80,6 @@ class ClusterState {
   // copy is replaced from the cluster next).
   void drop_pending();
   std::size_t pending() const;  // urgent and deferred
-  // Requests made (an object and its status count one each), and how many
-  // deferrable changes were folded into another write of the same object.
-  std::uint64_t writes() const { return writes_; }
-  std::uint64_t folded() const { return folded_; }
   // Set before the store commits anything: true while this replica may
   // write the cluster (the leader, within its renew deadline). Unset: always.
   void set_may_write(std::function<bool()> f) { may_write_ = std::move(f); }
@@ -99,7 +94,7 @@ class ClusterState {
 
  private:
   Status write_object(k8s::Client& c, const std::string& kind, const std::string& id);
-  void count_write(const std::string& kind);
+  void count_write(const std::string& kind);  // c4i_cluster_writes_total: an object and its status count one each
   void timer_loop();
   // Writes `objects` (independent of each other) on up to options_.writers
   // connections at once; what is written leaves pending_. The first
@@ -118,7 +113,6 @@ class ClusterState {
   std::condition_variable timer_cv_;
   bool stop_ = false;
   std::thread timer_;
-  std::atomic<std::uint64_t> writes_{0}, folded_{0};
   std::chrono::steady_clock::time_point last_defer_warning_{};  // the writer thread only
   std::function<bool()> may_write_;
   std::function<void(const std::vector<Change>&)> on_loaded_;
