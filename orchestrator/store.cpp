@@ -211,6 +211,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   store->path_ = path;
   store->writer_ = std::make_unique<Conn>(std::move(*db));
   store->thread_ = std::thread([s = store.get()] { s->writer_loop(); });
+  store->replicator_ = std::thread([s = store.get()] { s->replicator_loop(); });
   return store;
 }
 
@@ -221,6 +222,13 @@ Store::~Store() {
   }
   work_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // The writer is gone: what it handed over is replicated, then the replicator stops.
+  {
+    std::lock_guard lock(mu_);
+    replicator_stop_ = true;
+  }
+  replicate_cv_.notify_all();
+  if (replicator_.joinable()) replicator_.join();
 }
 
 Status Store::write(Job job) {
@@ -288,21 +296,56 @@ void Store::writer_loop() {
       if (job->result) all.insert(all.end(), job->changes.begin(), job->changes.end());
     // Listeners first: the control loop may decide on what is committed here
     // while the replicate hook writes it elsewhere. Acting stays safe: a
-    // decision's own record is replicated, after these changes (this thread,
-    // in order), before anything acts on it.
+    // decision's own record is replicated, with or after these changes (the
+    // replicator takes commits in order), before anything acts on it.
     if (!all.empty()) {
       std::lock_guard lock(listeners_mu_);
       for (auto& [id, f] : listeners_) f(all);
     }
     if (replicate_ && begun) {
-      Status replicated = replicate_(all);
-      if (!replicated)
-        for (auto* job : group)
-          if (job->result) job->result = replicated;
+      // Its jobs return once the replicator has written it; meanwhile this
+      // thread commits the next group here.
+      {
+        std::lock_guard lock(mu_);
+        to_replicate_.push_back({std::move(group), std::move(all)});
+      }
+      replicate_cv_.notify_one();
+      continue;
     }
     {
       std::lock_guard lock(mu_);
       for (auto* job : group) job->done = true;
+    }
+    done_cv_.notify_all();
+  }
+}
+
+void Store::replicator_loop() {
+  // Every group committed while the last replicate ran goes out in the next
+  // one: an object changed by several groups is written once, with its rows
+  // as they are now. Groups are taken in commit order, and a job returns only
+  // when the replicate that covers its group (and all before it) succeeded.
+  while (true) {
+    std::vector<Committed> batch;
+    {
+      std::unique_lock lock(mu_);
+      replicate_cv_.wait(lock, [&] { return replicator_stop_ || !to_replicate_.empty(); });
+      if (to_replicate_.empty()) return;  // stopping, nothing left
+      while (!to_replicate_.empty()) {
+        batch.push_back(std::move(to_replicate_.front()));
+        to_replicate_.pop_front();
+      }
+    }
+    std::vector<Change> all;
+    for (auto& c : batch) all.insert(all.end(), c.changes.begin(), c.changes.end());
+    Status replicated = replicate_(all);
+    {
+      std::lock_guard lock(mu_);
+      for (auto& c : batch)
+        for (auto* job : c.jobs) {
+          if (!replicated && job->result) job->result = replicated;
+          job->done = true;
+        }
     }
     done_cv_.notify_all();
   }

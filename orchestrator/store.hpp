@@ -7,7 +7,10 @@
 // that fails leaves nothing behind while the others commit, and a burst of
 // requests costs one fsync. write() returns after the COMMIT is durable, so
 // an accepted request is on disk before it is answered. Reads use a pool of
-// read connections (WAL snapshots) and never wait for the writer.
+// read connections (WAL snapshots) and never wait for the writer. With a
+// replicate hook (the kubernetes backend), write() returns once the hook has
+// also written the commit elsewhere; a second thread runs the hook, so local
+// commits go on while the cluster is written.
 #pragma once
 
 #include <atomic>
@@ -32,7 +35,7 @@ namespace c4i::orchestrator {
 
 // A change a committed write made, for GET /v1/watch.
 struct Change {
-  std::string kind;  // nodes | devices | functions | templates | migrations | policy
+  std::string kind;  // nodes | devices | functions | templates | migrations | policy | streams | gateways | tokens
   std::string id;
   std::string op;    // created | updated | deleted
   // Progress nobody waits on (a migration's later steps, a function's
@@ -93,10 +96,12 @@ class Store {
   // before the replicate hook writes it elsewhere. Remove it before it goes away.
   std::uint64_t add_commit_listener(std::function<void(const std::vector<Change>&)> f);
   void remove_commit_listener(std::uint64_t id);
-  // Called (on the writer thread) after each commit, before any of its jobs
-  // returns, with the group's changes (maybe none): where the changes are
-  // made durable elsewhere (the kubernetes backend's cluster objects). Its
-  // error becomes the result of every job that had succeeded: the caller is
+  // Called (on the replicator thread) after commits, before any of their
+  // jobs returns, with their changes (maybe none): where the changes are
+  // made durable elsewhere (the kubernetes backend's cluster objects). The
+  // writer thread goes on committing while it runs; the commits made
+  // meanwhile come to the next call together, in order. Its error becomes
+  // the result of every job it covers that had succeeded: the caller is
   // told the change is not yet durable, though the working copy has it (the
   // hook keeps what it could not write and writes it first next time).
   void set_replicate(std::function<Status(const std::vector<Change>&)> f) { replicate_ = std::move(f); }
@@ -113,7 +118,13 @@ class Store {
     bool done = false;
     std::vector<Change> changes;
   };
+  // A commit's jobs and changes, waiting for the replicate hook.
+  struct Committed {
+    std::vector<PendingJob*> jobs;
+    std::vector<Change> changes;
+  };
   void writer_loop();
+  void replicator_loop();
   void note_storage(const std::vector<PendingJob*>& group);  // the disk-full log lines
   std::unique_ptr<Conn> take_reader();
   void give_reader(std::unique_ptr<Conn> c);
@@ -125,6 +136,10 @@ class Store {
   std::deque<PendingJob*> queue_;
   bool stop_ = false;
   std::thread thread_;
+  std::deque<Committed> to_replicate_;  // mu_
+  std::condition_variable replicate_cv_;
+  bool replicator_stop_ = false;  // mu_
+  std::thread replicator_;
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> readers_;
   std::function<Status(const std::vector<Change>&)> replicate_;

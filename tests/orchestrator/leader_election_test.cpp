@@ -7,6 +7,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <set>
+#include <thread>
+
 #include "orchestrator/cluster_state.hpp"
 #include "orchestrator/state.hpp"
 #include "tests/support/testlib.hpp"
@@ -293,6 +298,65 @@ TEST(StoreReplication, AWriteIsAnsweredOnlyAfterTheHookAndItsFailureIsTheWriters
   EXPECT_TRUE(ok);
   EXPECT_EQ(calls.size(), 4u);
   EXPECT_TRUE(calls.back().empty());
+}
+
+TEST(StoreReplication, CommitsGoOnWhileTheHookWritesAndTheNextCallCarriesThemAll) {
+  c4i::testing::TempDir dir;
+  auto store = Store::open(dir.file("state.db"));
+  ASSERT_TRUE(store) << store.error().message;
+  State state(**store);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<std::vector<Change>> calls;
+  (*store)->set_replicate([&](const std::vector<Change>& changes) -> Status {
+    std::unique_lock lock(mu);
+    calls.push_back(changes);
+    if (calls.size() == 1) cv.wait(lock, [&] { return release; });  // the first write to the cluster hangs
+    return ok_status();
+  });
+  std::atomic<int> heard{0};
+  auto listener = (*store)->add_commit_listener([&](const std::vector<Change>&) { heard++; });
+  auto tpl = [](const std::string& name) { return json{{"name", name}, {"command", {"/bin/true"}}}; };
+  std::atomic<int> answered{0};
+  std::thread first([&] {
+    EXPECT_TRUE(state.create_template(tpl("a"), "alice"));
+    answered++;
+  });
+  ASSERT_TRUE(c4i::testing::wait_until([&] { return heard.load() == 1; }, std::chrono::seconds(5)));
+  // While the hook hangs on "a", two more writes commit here and are heard of, but not answered.
+  std::thread second([&] {
+    EXPECT_TRUE(state.create_template(tpl("b"), "alice"));
+    answered++;
+  });
+  std::thread third([&] {
+    EXPECT_TRUE(state.create_template(tpl("c"), "alice"));
+    answered++;
+  });
+  ASSERT_TRUE(c4i::testing::wait_until([&] { return heard.load() == 3 || heard.load() == 2; }, std::chrono::seconds(5)));
+  ASSERT_TRUE(c4i::testing::wait_until([&] { return state.get("templates", "b") && state.get("templates", "c"); },
+                                       std::chrono::seconds(5)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(answered.load(), 0);
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(calls.size(), 1u);
+    release = true;
+  }
+  cv.notify_all();
+  first.join();
+  second.join();
+  third.join();
+  EXPECT_EQ(answered.load(), 3);
+  (*store)->remove_commit_listener(listener);
+  // "b" and "c" came to one call after "a"'s, in commit order.
+  std::lock_guard lock(mu);
+  ASSERT_EQ(calls.size(), 2u);
+  ASSERT_EQ(calls[0].size(), 1u);
+  EXPECT_EQ(calls[0][0].id, "a");
+  std::set<std::string> later;
+  for (const auto& c : calls[1]) later.insert(c.id);
+  EXPECT_EQ(later, (std::set<std::string>{"b", "c"}));
 }
 
 }  // namespace
