@@ -70,7 +70,8 @@ kubectl create namespace bench >/dev/null
 # The orchestrator keeps its state in the cloud4iot.io custom resources.
 kubectl apply -f "$root/manifests/crds/" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s crd/functiontemplates.cloud4iot.io crd/iotfunctions.cloud4iot.io \
-  crd/devices.cloud4iot.io crd/offloadpolicies.cloud4iot.io crd/migrations.cloud4iot.io >/dev/null
+  crd/devices.cloud4iot.io crd/offloadpolicies.cloud4iot.io crd/migrations.cloud4iot.io \
+  crd/gatewayidentities.cloud4iot.io crd/bootstraptokens.cloud4iot.io >/dev/null
 
 say "making the PKI (gateway certificates gw-1..gw-$gateways)"
 names=()

@@ -20,6 +20,13 @@ using http::Response;
 namespace pl = c4i::placement;
 
 namespace {
+
+// What GET /v1/watch shows (its `kinds`); other kinds a commit may name are not for viewers.
+const std::set<std::string>& watched_kinds() {
+  static const std::set<std::string> k = {"nodes", "devices", "functions", "templates", "migrations", "policy"};
+  return k;
+}
+
 constexpr const char* kPrincipalHeader = "x-c4i-principal";  // set by the filter only
 
 const std::map<std::string, std::vector<std::string>> kListFilters = {
@@ -145,7 +152,7 @@ std::optional<Response> Api::authorize(Request& req) {
   // The watch stream cannot answer 400 once it started: check its query here.
   if (req.path == "/v1/watch") {
     if (const std::string* kinds = req.query_value("kinds")) {
-      static const std::set<std::string> known = {"nodes", "devices", "functions", "templates", "migrations", "policy"};
+      const auto& known = watched_kinds();
       std::size_t start = 0;
       while (start <= kinds->size()) {
         auto end = kinds->find(',', start);
@@ -452,7 +459,8 @@ boost::asio::awaitable<void> Api::watch(Request& req, http::StreamWriter& out) {
     if (gap) chunk += "event: reset\ndata: {\"reason\":\"too far behind; list again\"}\n\n";
     for (const auto& r : changes) {
       cursor = r.rev;
-      if (!kinds.empty() && !kinds.count(r.change.kind)) continue;
+      // Enrolment records (tokens, gateways) are an admin's: never on the watch.
+      if (!watched_kinds().count(r.change.kind) || (!kinds.empty() && !kinds.count(r.change.kind))) continue;
       json data{{"rev", r.rev}, {"kind", r.change.kind}, {"id", r.change.id}, {"op", r.change.op}};
       if (r.change.op != "deleted" && r.change.kind != "policy") {
         auto obj = state_.get(r.change.kind, r.change.id);

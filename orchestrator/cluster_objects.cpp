@@ -118,7 +118,8 @@ const std::vector<std::string>& tables_of(const std::string& kind) {
   static const std::map<std::string, std::vector<std::string>> m = {
       {"templates", {"templates"}},       {"functions", {"functions", "placements"}},
       {"devices", {"devices", "sightings"}}, {"migrations", {"migrations"}},
-      {"policy", {"policy"}},             {"streams", {"gateway_streams"}},
+      {"policy", {"policy", "policy_history"}}, {"streams", {"gateway_streams"}},
+      {"gateways", {"gateway_identities", "gateway_certs"}}, {"tokens", {"bootstrap_tokens"}},
   };
   static const std::vector<std::string> none;
   auto it = m.find(kind);
@@ -148,7 +149,34 @@ json policy_spec_from_crd(const json& spec) {
   return out;
 }
 
+const char* id_column(const std::string& kind) {
+  if (kind == "templates" || kind == "gateways") return "name";
+  if (kind == "streams") return "gateway";
+  return "id";
+}
+
+namespace {
+// A DNS-1123 subdomain (an object name) as it is: a gateway's name usually is one.
+bool is_subdomain(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    auto end = s.find('.', start);
+    if (end == std::string::npos) end = s.size();
+    if (end == start || end - start > 63) return false;
+    for (std::size_t i = start; i < end; ++i) {
+      char c = s[i];
+      bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+      if (!alnum && !(c == '-' && i != start && i + 1 != end)) return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+}  // namespace
+
 std::string object_name(const std::string& kind, const std::string& id) {
+  if (kind == "gateways" && is_subdomain(id)) return id;
   if (kind == "devices") {
     std::string s = id;
     for (char& c : s)
@@ -160,7 +188,41 @@ std::string object_name(const std::string& kind, const std::string& id) {
   return k8s::dns1123_label(id);
 }
 
+namespace {
+Result<ObjectPair> build_object(const std::string& kind, const std::string& ns, const Rows& rows);
+}  // namespace
+
+namespace {
+// Removes the empty maps inside `j` (not `j` itself): server-side apply
+// turns a map whose every key it removed into null, which the CRDs refuse
+// (a policy's templates emptied, a gateway's labels). Absent means the same.
+void drop_empty_maps(json& j) {
+  if (!j.is_object() && !j.is_array()) return;
+  for (auto it = j.begin(); it != j.end();) {
+    drop_empty_maps(*it);
+    if (j.is_object() && it->is_object() && it->empty()) it = j.erase(it);
+    else ++it;
+  }
+}
+}  // namespace
+
 Result<ObjectPair> to_object(const std::string& kind, const std::string& ns, const Rows& rows) {
+  auto out = build_object(kind, ns, rows);
+  if (!out) return out;
+  if (out->object.contains("spec")) drop_empty_maps(out->object["spec"]);
+  drop_empty_maps(out->status);
+  if (out->status.is_null()) return out;
+  // A kind with a status keeps its record there: what changes with progress
+  // (most of it) is then one status write, the object written only when its
+  // spec, labels or other annotations change.
+  json& annotations = out->object["metadata"]["annotations"];
+  out->status[kStatusRecord] = annotations[kAnnotationRecord];
+  annotations.erase(kAnnotationRecord);
+  return out;
+}
+
+namespace {
+Result<ObjectPair> build_object(const std::string& kind, const std::string& ns, const Rows& rows) {
   ObjectPair out;
   if (kind == "templates") {
     const json& t = first(rows, "templates");
@@ -274,23 +336,69 @@ Result<ObjectPair> to_object(const std::string& kind, const std::string& ns, con
     out.status = st;
     return out;
   }
+  if (kind == "gateways") {
+    const json& g = first(rows, "gateway_identities");
+    const std::string name = str(g, "name");
+    out.object = object_base("GatewayIdentity", object_name(kind, name), ns, rows);
+    json spec = {{"gateway", cut(name, 63)}, {"token", cut(str(g, "token"), 64)}, {"revokedBy", cut(str(g, "revoked_by"), 253)}};
+    if (json labels = parse_text(g, "labels", json::object()); labels.is_object()) spec["labels"] = labels;
+    put_time(spec, "enrolledTime", num(g, "enrolled_ms"));
+    put_time(spec, "revokedTime", num(g, "revoked_ms"));
+    json certs = json::array();
+    if (auto it = rows.find("gateway_certs"); it != rows.end())
+      for (const auto& c : it->second) {
+        json o = {{"serial", cut(str(c, "serial"), 64)}, {"sha256", cut(str(c, "sha256"), 64)}};
+        if (std::string k = str(c, "kind"); one_of(k, {"enrol", "renew"})) o["kind"] = k;
+        put_time(o, "notBefore", num(c, "not_before_ms"));
+        put_time(o, "notAfter", num(c, "not_after_ms"));
+        put_time(o, "revokedTime", num(c, "revoked_ms"));
+        certs.push_back(std::move(o));
+      }
+    spec["certificates"] = certs;
+    out.object["spec"] = spec;
+    return out;
+  }
+  if (kind == "tokens") {
+    const json& t = first(rows, "bootstrap_tokens");
+    out.object = object_base("BootstrapToken", object_name(kind, str(t, "id")), ns, rows);
+    const std::int64_t uses_max = std::clamp<std::int64_t>(num(t, "uses_max").value_or(1), 1, 10'000);
+    json spec = {{"gateway", cut(str(t, "gateway"), 63)},
+                 {"usesMax", uses_max},
+                 {"uses", std::clamp<std::int64_t>(num(t, "uses").value_or(0), 0, uses_max)},
+                 {"createdBy", cut(str(t, "created_by"), 253)}};
+    if (json labels = parse_text(t, "labels", json::object()); labels.is_object()) spec["labels"] = labels;
+    put_time(spec, "createdTime", num(t, "created_ms"));
+    // Required by the CRD: a row without a time (never made so) reads as long expired.
+    spec["expiresTime"] = k8s::format_rfc3339_micro(std::max<std::int64_t>(num(t, "expires_ms").value_or(1), 1));
+    out.object["spec"] = spec;
+    return out;
+  }
   return Error{"invalid_argument", "no object for kind " + kind};
 }
+}  // namespace
 
 Result<Rows> rows_of(const std::string& kind, const json& object) {
   const json& md = object.contains("metadata") && object["metadata"].is_object() ? object["metadata"] : json::object();
   std::string name = str(md, "name");
   const auto& tables = tables_of(kind);
   Rows rows;
-  if (md.contains("annotations") && md["annotations"].is_object() && md["annotations"].contains(kAnnotationRecord)) {
-    const json& a = md["annotations"][kAnnotationRecord];
-    json record = a.is_string() ? json::parse(a.get<std::string>(), nullptr, false) : json();
-    if (!record.is_object())
-      return Error{"invalid_argument", kind + " " + name + ": annotation " + kAnnotationRecord + " is not a JSON object"};
+  // The record: in the status (kinds that have one), or in an annotation
+  // (the rest, and objects written before the record moved to the status).
+  const json* found = nullptr;
+  std::string where;
+  if (object.contains("status") && object["status"].is_object() && object["status"].contains(kStatusRecord)) {
+    found = &object["status"][kStatusRecord];
+    where = std::string("status.") + kStatusRecord;
+  } else if (md.contains("annotations") && md["annotations"].is_object() && md["annotations"].contains(kAnnotationRecord)) {
+    found = &md["annotations"][kAnnotationRecord];
+    where = std::string("annotation ") + kAnnotationRecord;
+  }
+  if (found) {
+    json record = found->is_string() ? json::parse(found->get<std::string>(), nullptr, false) : json();
+    if (!record.is_object()) return Error{"invalid_argument", kind + " " + name + ": " + where + " is not a JSON object"};
     for (auto it = record.begin(); it != record.end(); ++it) {
       if (std::find(tables.begin(), tables.end(), it.key()) == tables.end())
-        return Error{"invalid_argument", kind + " " + name + ": annotation " + kAnnotationRecord + " names table " + it.key() +
-                                             ", not one of this kind's"};
+        return Error{"invalid_argument", kind + " " + name + ": " + where + " names table " + it.key() + ", not one of this kind's"};
       if (!it->is_array()) return Error{"invalid_argument", kind + " " + name + ": record " + it.key() + " is not a list"};
       for (const auto& row : *it) {
         if (!row.is_object()) return Error{"invalid_argument", kind + " " + name + ": record " + it.key() + " has a non-object row"};
@@ -323,7 +431,7 @@ Result<Rows> rows_of(const std::string& kind, const json& object) {
                               {"changed_ms", created},
                               {"changed_by", "kubernetes"}});
   }
-  return rows;  // devices and migrations are the orchestrator's own: none without a record
+  return rows;  // devices, migrations and enrolment records are the orchestrator's own: none without a record
 }
 
 }  // namespace cluster

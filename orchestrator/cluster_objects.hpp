@@ -15,7 +15,10 @@
 
 namespace c4i::orchestrator {
 
+// An object's rows, exactly (JSON text): in the status field `record` for
+// kinds with a status, else in the annotation cloud4iot.io/record.
 inline constexpr const char* kAnnotationRecord = "cloud4iot.io/record";
+inline constexpr const char* kStatusRecord = "record";
 
 // Pure conversions between the store's rows and the objects (unit tested).
 namespace cluster {
@@ -33,14 +36,19 @@ nlohmann::json policy_spec_from_crd(const nlohmann::json& spec);
 // The tables whose rows one object of a kind holds; the first is the kind's own.
 const std::vector<std::string>& tables_of(const std::string& kind);
 
-// The object names: templates and functions as DNS-1123 labels (the id
-// itself rides in the record), devices as the address with '-', migrations
-// "m-<id>".
+// The column of a kind's own table that holds an object's id ("name" for
+// templates and gateways, "gateway" for streams, else "id").
+const char* id_column(const std::string& kind);
+
+// The object names: templates, functions and tokens as DNS-1123 labels (the
+// id itself rides in the record), gateways by their name when it is a
+// DNS-1123 subdomain (else a label too), devices as the address with '-',
+// migrations "m-<id>".
 std::string object_name(const std::string& kind, const std::string& id);
 
-// The object (apiVersion, kind, metadata with the record annotation, spec)
-// and its status for one store kind ("templates", "functions", "devices",
-// "migrations", "policy") from the rows that describe it.
+// The object (apiVersion, kind, metadata, spec) and its status (with the
+// record; kinds without a status: null, the record in an annotation) for one store kind ("templates", "functions", "devices",
+// "migrations", "policy", "gateways", "tokens") from the rows that describe it.
 struct ObjectPair {
   nlohmann::json object;
   nlohmann::json status;  // null: the kind has none to write

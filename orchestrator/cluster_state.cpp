@@ -102,12 +102,18 @@ Result<std::set<std::string>> columns_of(sqlite3* db, const std::string& table) 
   return out;
 }
 
+// Policy versions kept in the OffloadPolicy's record (each is a few hundred
+// bytes; an object's annotations may hold 256 KiB).
+constexpr int kPolicyVersionsKept = 100;
+
 const std::map<std::string, std::string>& plural_of() {
   static const std::map<std::string, std::string> m = {{"templates", "functiontemplates"},
                                                        {"functions", "iotfunctions"},
                                                        {"devices", "devices"},
                                                        {"migrations", "migrations"},
-                                                       {"policy", "offloadpolicies"}};
+                                                       {"policy", "offloadpolicies"},
+                                                       {"gateways", "gatewayidentities"},
+                                                       {"tokens", "bootstraptokens"}};
   return m;
 }
 }  // namespace
@@ -170,6 +176,7 @@ void ClusterState::drop_pending() {
   std::lock_guard lock(mu_);
   pending_.clear();
   deferred_.clear();
+  written_.clear();  // another replica may write the cluster from now on
 }
 
 std::size_t ClusterState::pending() const {
@@ -186,8 +193,15 @@ Result<cluster::Rows> ClusterState::read_rows(const std::string& kind, const std
        {{"devices", "SELECT * FROM devices WHERE id = ?1"},
         {"sightings", "SELECT * FROM sightings WHERE device = ?1 ORDER BY gateway"}}},
       {"migrations", {{"migrations", "SELECT * FROM migrations WHERE id = CAST(?1 AS INTEGER)"}}},
-      {"policy", {{"policy", "SELECT * FROM policy WHERE id = 1"}}},
+      // The versions before the current one too (GET /v1/policy/history), the latest kPolicyVersionsKept.
+      {"policy",
+       {{"policy", "SELECT * FROM policy WHERE id = 1"},
+        {"policy_history", "SELECT * FROM policy_history ORDER BY version DESC LIMIT " + std::to_string(kPolicyVersionsKept)}}},
       {"streams", {{"gateway_streams", "SELECT * FROM gateway_streams WHERE gateway = ?1 ORDER BY updated_ms DESC LIMIT 8"}}},
+      {"gateways",
+       {{"gateway_identities", "SELECT * FROM gateway_identities WHERE name = ?1"},
+        {"gateway_certs", "SELECT * FROM gateway_certs WHERE gateway = ?1 ORDER BY not_before_ms, serial"}}},
+      {"tokens", {{"bootstrap_tokens", "SELECT * FROM bootstrap_tokens WHERE id = ?1"}}},
   };
   cluster::Rows rows;
   auto st = store_.read([&](Conn& c) -> Status {
@@ -205,6 +219,7 @@ Result<cluster::Rows> ClusterState::read_rows(const std::string& kind, const std
 Status ClusterState::write_object(k8s::Client& c, const std::string& kind, const std::string& id) {
   auto rows = read_rows(kind, id);
   if (!rows) return rows.error();
+  const std::pair<std::string, std::string> key{kind, id};
   const std::string ssa = std::string("?fieldManager=") + k8s::kFieldManager + "&force=true";
   auto check = [&](const Result<http::ClientResponse>& r, const std::string& what, bool not_found_ok) -> Status {
     if (!r) return Error{"unavailable", what + ": " + r.error().message};
@@ -212,6 +227,22 @@ Status ClusterState::write_object(k8s::Client& c, const std::string& kind, const
     // 4xx but a conflict or throttling: sending it again cannot help.
     bool refused = r->status >= 400 && r->status < 500 && r->status != 409 && r->status != 429;
     return Error{refused ? "rejected" : "unavailable", what + ": HTTP " + std::to_string(r->status) + ": " + k8s::status_message(*r)};
+  };
+  auto digest = [](const json& j) { return std::hash<std::string>{}(j.dump()); };
+  // What this replica last wrote of the object, if it wrote it since the last load.
+  auto last = [&]() -> std::optional<Written> {
+    std::lock_guard lock(mu_);
+    auto it = written_.find(key);
+    return it == written_.end() ? std::nullopt : std::optional<Written>(it->second);
+  };
+  auto remember = [&](std::optional<Written> w) {
+    std::lock_guard lock(mu_);
+    if (w) written_[key] = *w;
+    else written_.erase(key);
+  };
+  auto skipped = [&] {
+    if (options_.metrics)
+      options_.metrics->counter("c4i_cluster_writes_skipped_total", "Writes not sent: the cluster has that part as it is").inc();
   };
   if (kind == "streams") {
     if (rows->empty()) return ok_status();
@@ -221,28 +252,61 @@ Status ClusterState::write_object(k8s::Client& c, const std::string& kind, const
                {"kind", "ConfigMap"},
                {"metadata", {{"name", kStreamsConfigMap}, {"namespace", options_.ns}}},
                {"data", {{id, list.dump()}}}};
+    const Written w{digest(cm), 0};
+    if (auto l = last(); l && l->object == w.object) {
+      skipped();
+      return ok_status();
+    }
     std::string path = "/api/v1/namespaces/" + options_.ns + "/configmaps/" + kStreamsConfigMap;
     count_write(kind);
-    return check(c.call("PATCH", path + ssa, cm.dump(), "application/apply-patch+yaml", false), "ConfigMap " + path, false);
+    auto st = check(c.call("PATCH", path + ssa, cm.dump(), "application/apply-patch+yaml", false), "ConfigMap " + path, false);
+    remember(st ? std::optional<Written>(w) : std::nullopt);
+    return st;
   }
   std::string path = collection(kind) + "/" + cluster::object_name(kind, id);
   const auto& primary = cluster::tables_of(kind).front();
-  count_write(kind);
-  if (!rows->count(primary))  // gone from the store: gone from the cluster
+  if (!rows->count(primary)) {  // gone from the store: gone from the cluster
+    remember(std::nullopt);
+    count_write(kind);
     return check(c.call("DELETE", path, {}, {}, false), "delete " + path, true);
+  }
   auto obj = cluster::to_object(kind, options_.ns, *rows);
   if (!obj) return obj.error();
-  if (auto s = check(c.call("PATCH", path + ssa, obj->object.dump(), "application/apply-patch+yaml", false), "apply " + path, false);
-      !s)
-    return s;
-  if (obj->status.is_null()) return ok_status();
+  // The object, unless it is as this replica last wrote it (most changes are
+  // progress, all in the status and its record), then the status likewise.
+  const Written now{digest(obj->object), obj->status.is_null() ? 0 : digest(obj->status)};
+  auto before = last();
+  Written done{};
+  if (before && before->object == now.object) {
+    done.object = now.object;
+    skipped();
+  } else {
+    count_write(kind);
+    if (auto s = check(c.call("PATCH", path + ssa, obj->object.dump(), "application/apply-patch+yaml", false), "apply " + path, false);
+        !s) {
+      remember(std::nullopt);
+      return s;
+    }
+    done.object = now.object;
+  }
+  if (obj->status.is_null()) {
+    remember(done);
+    return ok_status();
+  }
+  if (before && before->object == now.object && before->status == now.status) {
+    remember(now);
+    return ok_status();
+  }
   count_write(kind);
   json st = {{"apiVersion", obj->object["apiVersion"]},
              {"kind", obj->object["kind"]},
              {"metadata", {{"name", obj->object["metadata"]["name"]}, {"namespace", options_.ns}}},
              {"status", obj->status}};
-  return check(c.call("PATCH", path + "/status" + ssa, st.dump(), "application/apply-patch+yaml", false),
-               "apply " + path + "/status", false);
+  auto s = check(c.call("PATCH", path + "/status" + ssa, st.dump(), "application/apply-patch+yaml", false),
+                 "apply " + path + "/status", false);
+  if (s) done.status = now.status;
+  remember(done);
+  return s;
 }
 
 Status ClusterState::replicate(const std::vector<Change>& changes) {
@@ -393,7 +457,7 @@ Result<std::size_t> ClusterState::hydrate() {
   for (const auto& [kind, list] : by_kind) {
     if (kind == "streams") continue;
     const std::string primary = cluster::tables_of(kind).front();
-    const char* key = kind == "templates" ? "name" : "id";
+    const char* key = cluster::id_column(kind);
     for (const auto& rows : list) {
       auto it = rows.find(primary);
       if (it == rows.end() || it->second.empty()) continue;
@@ -406,15 +470,18 @@ Result<std::size_t> ClusterState::hydrate() {
   }
   auto st = store_.write([&](Conn& conn) -> Status {
     sqlite3* db = conn.db().handle();
-    for (const char* t : {"placements", "functions", "templates", "sightings", "devices", "migrations", "gateway_streams"})
+    for (const char* t : {"placements", "functions", "templates", "sightings", "devices", "migrations", "gateway_streams",
+                          "gateway_certs", "gateway_identities", "bootstrap_tokens"})
       if (auto s = conn.db().exec(std::string("DELETE FROM ") + t); !s) return s;
     if (by_kind.count("policy"))
-      if (auto s = conn.db().exec("DELETE FROM policy"); !s) return s;
+      for (const char* t : {"policy", "policy_history"})
+        if (auto s = conn.db().exec(std::string("DELETE FROM ") + t); !s) return s;
     std::map<std::string, std::set<std::string>> columns;
     // Parents before children (foreign keys): a function needs its template.
     const std::vector<std::pair<std::string, std::vector<std::string>>> order = {
         {"templates", {"templates"}}, {"functions", {"functions", "placements"}}, {"devices", {"devices", "sightings"}},
-        {"migrations", {"migrations"}}, {"policy", {"policy"}}, {"streams", {"gateway_streams"}}};
+        {"migrations", {"migrations"}}, {"policy", {"policy", "policy_history"}}, {"streams", {"gateway_streams"}},
+        {"gateways", {"gateway_identities", "gateway_certs"}}, {"tokens", {"bootstrap_tokens"}}};
     for (const auto& [kind, tables] : order) {
       for (const auto& rows : by_kind[kind]) {
         // One object's rows go in together or not at all.
@@ -455,6 +522,10 @@ Result<std::size_t> ClusterState::hydrate() {
   for (const auto& [key, rows] : loaded_)
     if (!loaded.count(key) && key.first != "policy") changes.push_back({key.first, key.second, "deleted"});
   loaded_ = std::move(loaded);
+  {
+    std::lock_guard lock(mu_);
+    written_.clear();  // what the cluster holds is what was just read, not what this replica last wrote
+  }
   if (on_loaded_ && !changes.empty()) on_loaded_(changes);
   return objects;
 }

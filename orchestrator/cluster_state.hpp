@@ -1,6 +1,7 @@
 // The kubernetes backend's durable record: the cluster's own objects
 // (manifests/crds: FunctionTemplate, IoTFunction, Device, OffloadPolicy,
-// Migration; and a ConfigMap of the gateways' applied (boot_id, seq)).
+// Migration, and the enrolment records GatewayIdentity and BootstrapToken;
+// and a ConfigMap of the gateways' applied (boot_id, seq)).
 //
 // Each replica keeps a working copy in its Store (a file rebuilt at start,
 // never read back after a restart), so every read and the placement engine
@@ -10,15 +11,17 @@
 // event survives a kill -9 of the leader); progress nobody waits on (a
 // migration's middle steps, a function's observed status) may follow up to
 // ClusterOptions::defer later. Objects carry their typed
-// spec/status for kubectl, and the rows as an annotation
-// (cloud4iot.io/record) so a new leader rebuilds its copy exactly,
-// millisecond times and counters included. Objects written by hand with
-// kubectl (a FunctionTemplate, an IoTFunction, the OffloadPolicy: no record)
-// are read from their spec.
+// spec/status for kubectl, and the rows as a record (status.record, or the
+// annotation cloud4iot.io/record for kinds without a status) so a new
+// leader rebuilds its copy exactly, millisecond times and counters
+// included. An object whose spec and metadata are as this replica last
+// wrote them gets only its status written; one as it was, nothing. Objects
+// written by hand with kubectl (a FunctionTemplate, an IoTFunction, the
+// OffloadPolicy: no record) are read from their spec.
 //
 // Not kept in the cluster: nodes (the cluster has them), gateway usage
-// (the next heartbeat brings it), policy history beyond the current
-// version, and enrolment records (bootstrap tokens, issued certificates).
+// (the next heartbeat brings it) and policy history beyond the current
+// version.
 #pragma once
 
 #include <chrono>
@@ -69,7 +72,7 @@ class ClusterState {
   ClusterState(const ClusterState&) = delete;
   ClusterState& operator=(const ClusterState&) = delete;
 
-  // The Store's replicate hook (writer thread): notes what `changes` touched
+  // The Store's replicate hook (its replicator thread): notes what `changes` touched
   // and writes every object not yet written; unavailable (503) when some
   // could not be written (they stay pending and are written first next time).
   // Deferrable changes wait up to options.defer (a timer commits an empty
@@ -88,11 +91,13 @@ class ClusterState {
   void set_on_loaded(std::function<void(const std::vector<Change>&)> f) { on_loaded_ = std::move(f); }
 
   // Lists every object (consistent reads) and replaces the store's copy of
-  // templates, functions, placements, devices, sightings, policy, migrations
-  // and gateway streams. Returns how many objects it read.
+  // templates, functions, placements, devices, sightings, policy, migrations,
+  // gateway streams and enrolment records. Returns how many objects it read.
   Result<std::size_t> hydrate();
 
  private:
+  // Reads the object's rows and writes the object and its status, each
+  // unless it is what this replica last wrote of it.
   Status write_object(k8s::Client& c, const std::string& kind, const std::string& id);
   void count_write(const std::string& kind);  // c4i_cluster_writes_total: an object and its status count one each
   void timer_loop();
@@ -105,19 +110,26 @@ class ClusterState {
 
   Store& store_;
   ClusterOptions options_;
-  mutable std::mutex mu_;  // guards pending_, deferred_ and stop_ (the writer thread, drop_pending, the timer)
+  mutable std::mutex mu_;  // guards pending_, deferred_ and stop_ (the replicator thread, drop_pending, the timer)
   std::set<std::pair<std::string, std::string>> pending_;
-  // Deferred objects and when each was first changed (the writer thread
+  // Deferred objects and when each was first changed (the replicator thread
   // writes those older than options_.defer).
   std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> deferred_;
+  // Digests of each object and its status as this replica last wrote them
+  // (0: not written) (mu_); forgotten at each load and when leadership may
+  // have changed hands.
+  struct Written {
+    std::size_t object = 0, status = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Written> written_;
   std::condition_variable timer_cv_;
   bool stop_ = false;
   std::thread timer_;
-  std::chrono::steady_clock::time_point last_defer_warning_{};  // the writer thread only
+  std::chrono::steady_clock::time_point last_defer_warning_{};  // the replicator thread only
   std::function<bool()> may_write_;
   std::function<void(const std::vector<Change>&)> on_loaded_;
   std::map<std::pair<std::string, std::string>, std::string> loaded_;  // (kind, id) -> rows as loaded; hydrate_mu_
-  std::vector<std::unique_ptr<k8s::Client>> writer_clients_;  // the store's writer thread only
+  std::vector<std::unique_ptr<k8s::Client>> writer_clients_;  // the store's replicator thread only
   std::unique_ptr<k8s::Client> hydrate_client_;  // hydrate() callers, serialized by hydrate_mu_
   std::mutex hydrate_mu_;
 };

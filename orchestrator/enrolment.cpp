@@ -67,6 +67,21 @@ sqlite::Stmt& bound(Conn& c, const std::string& sql, Args&&... args) {
   return s;
 }
 
+// The record of a certificate signed for `gateway` ("enrol" or "renew"), in
+// the job that signed it; the gateway's identity changed with it.
+Status record_certificate(Conn& c, const std::string& gateway, const x509::Issued& cert, const char* kind) {
+  if (auto s = bound(c,
+                     "INSERT INTO gateway_certs(serial, gateway, sha256, kind, not_before_ms, not_after_ms) "
+                     "VALUES(?, ?, ?, ?, ?, ?)",
+                     cert.info.serial_hex, gateway, cert.info.sha256_hex, kind, cert.info.not_before_ms,
+                     cert.info.not_after_ms)
+                   .run();
+      !s)
+    return s;
+  c.changed("gateways", gateway, "updated");
+  return ok_status();
+}
+
 json token_json(const sqlite::Stmt& q, std::int64_t now) {
   // id, gateway, labels, uses_max, uses, created_ms, created_by, expires_ms
   std::int64_t uses_max = q.int64(3), uses = q.int64(4), expires = q.int64(7);
@@ -104,10 +119,14 @@ Status Enrolment::start() {
     if (!ca) return Error{"invalid_config", "enrolment: " + ca.error().message};
     ca_ = std::move(*ca);
   }
-  std::unique_lock lock(mu_);
-  return store_.read([&](Conn& c) -> Status {
-    for (auto [sql, into] : {std::pair{"SELECT serial FROM gateway_certs WHERE revoked_ms IS NOT NULL", &revoked_serials_},
-                             std::pair{"SELECT name FROM gateway_identities WHERE revoked_ms IS NOT NULL", &revoked_names_}}) {
+  return reload();
+}
+
+Status Enrolment::reload() {
+  std::set<std::string> serials, names;
+  auto st = store_.read([&](Conn& c) -> Status {
+    for (auto [sql, into] : {std::pair{"SELECT serial FROM gateway_certs WHERE revoked_ms IS NOT NULL", &serials},
+                             std::pair{"SELECT name FROM gateway_identities WHERE revoked_ms IS NOT NULL", &names}}) {
       auto& q = c.stmt(sql);
       StmtGuard g(q);
       while (true) {
@@ -119,6 +138,11 @@ Status Enrolment::start() {
     }
     return ok_status();
   });
+  if (!st) return st;
+  std::unique_lock lock(mu_);
+  revoked_serials_ = std::move(serials);
+  revoked_names_ = std::move(names);
+  return ok_status();
 }
 
 void Enrolment::install(http::Server& server, Api& api) {
@@ -206,10 +230,14 @@ Response Enrolment::create_token(Request& req) {
   const std::int64_t now = now_ms(), expires = now + ttl_s * 1000;
   const std::string by = Api::who(req);
   auto st = store_.write([&](Conn& c) -> Status {
-    return bound(c, "INSERT INTO bootstrap_tokens(id, sha256, gateway, labels, uses_max, created_ms, created_by, expires_ms) "
+    if (auto s = bound(c, "INSERT INTO bootstrap_tokens(id, sha256, gateway, labels, uses_max, created_ms, created_by, expires_ms) "
                     "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
                  id, sha256_hex(token), gateway, labels.dump(), uses_max, now, by, expires)
-        .run();
+                     .run();
+        !s)
+      return s;
+    c.changed("tokens", id, "created");
+    return ok_status();
   });
   if (!st) return error_to_response(st.error());
   spdlog::info("bootstrap token {} made by {}: {} use(s) until {}{}", id, by, uses_max, x509::utc_text(expires),
@@ -308,6 +336,7 @@ Response Enrolment::enrol(Request& req) {
     if (!cert) return cert.error();
     issued = std::move(*cert);
     if (auto s = bound(c, "UPDATE bootstrap_tokens SET uses = uses + 1 WHERE id = ?", token_id).run(); !s) return s;
+    c.changed("tokens", token_id, "updated");
     if (auto s = bound(c,
                        "INSERT INTO gateway_identities(name, token, labels, enrolled_ms) VALUES(?1, ?2, ?3, ?4) "
                        "ON CONFLICT(name) DO UPDATE SET token = ?2, labels = ?3, enrolled_ms = ?4, revoked_ms = NULL, revoked_by = ''",
@@ -315,14 +344,7 @@ Response Enrolment::enrol(Request& req) {
                      .run();
         !s)
       return s;
-    if (auto s = bound(c,
-                       "INSERT INTO gateway_certs(serial, gateway, sha256, kind, not_before_ms, not_after_ms) "
-                       "VALUES(?, ?, ?, 'enrol', ?, ?)",
-                       issued->info.serial_hex, name, issued->info.sha256_hex, issued->info.not_before_ms,
-                       issued->info.not_after_ms)
-                     .run();
-        !s)
-      return s;
+    if (auto s = record_certificate(c, name, *issued, "enrol"); !s) return s;
     // A re-admitted gateway's node may take functions again; a node from the
     // cluster or the topology keeps its own labels (link only).
     if (auto s = bound(c,
@@ -376,11 +398,7 @@ Response Enrolment::renew(Request& req) {
     auto cert = ca_->sign(body->csr_pem, name, now / 1000, options_.cert_lifetime_s);
     if (!cert) return cert.error();
     issued = std::move(*cert);
-    return bound(c,
-                 "INSERT INTO gateway_certs(serial, gateway, sha256, kind, not_before_ms, not_after_ms) "
-                 "VALUES(?, ?, ?, 'renew', ?, ?)",
-                 issued->info.serial_hex, name, issued->info.sha256_hex, issued->info.not_before_ms, issued->info.not_after_ms)
-        .run();
+    return record_certificate(c, name, *issued, "renew");
   });
   if (!st) return refuse(st.error(), "renewal");
   metrics_.counter("c4i_gateway_certificates_issued_total", "Client certificates signed for gateways", {{"kind", "renew"}}).inc();
@@ -436,6 +454,7 @@ Response Enrolment::revoke(Request& req) {
       return s;
     if (auto s = bound(c, "UPDATE gateway_certs SET revoked_ms = ?2 WHERE gateway = ?1 AND revoked_ms IS NULL", name, now).run(); !s)
       return s;
+    c.changed("gateways", name, "updated");
     if (has_node) {
       if (auto s = bound(c, "UPDATE nodes SET unschedulable = 1 WHERE name = ?", name).run(); !s) return s;
       c.changed("nodes", name, "updated");

@@ -14,6 +14,9 @@
 //    gateway is refused from the next request on, and its node is
 //    unschedulable. The revoked set is in memory, checked on every request
 //    that carries a client certificate (Api::set_peer_check).
+// Tokens and identities change the store as kinds "tokens" and "gateways":
+// the kubernetes backend keeps them in the cluster (BootstrapToken,
+// GatewayIdentity), written before the answer, so every replica knows them.
 // The node itself is registered by the gateway's first authenticated
 // heartbeat (State::apply_batch), with the token's labels.
 #pragma once
@@ -43,6 +46,10 @@ class Enrolment {
   Enrolment(Store& store, metrics::Registry& metrics, EnrolmentOptions options);
   // Loads the CA (errors "invalid_config") and the revoked set.
   Status start();
+  // Reads the revoked set again from the store: after the kubernetes
+  // backend's copy was replaced from the cluster (a follower's sync, a new
+  // leader's load), where another replica may have revoked a gateway.
+  Status reload();
   // Registers the routes (through `api`, for its access rules) and the
   // revocation check.
   void install(http::Server& server, Api& api);

@@ -232,6 +232,8 @@ int main(int argc, char** argv) {
   metrics::Registry registry;
   Hub hub;
   State state(**store);
+  Enrolment enrolment(**store, registry,
+                      {s.enrol_ca_cert, s.enrol_ca_key, s.enrol_cert_lifetime_s, s.enrol_max_token_ttl_s});
   std::unique_ptr<ClusterState> cluster;
   std::atomic<bool> acting{!kube};  // kubernetes: after the copy is loaded (and, electing, while leading)
   std::unique_ptr<LeaderElector> elector;
@@ -243,7 +245,15 @@ int main(int argc, char** argv) {
     cluster = std::make_unique<ClusterState>(**store, co);
     cluster->set_may_write([&] { return acting.load() && (!elector || elector->leading()); });
     (*store)->set_replicate([&](const std::vector<Change>& changes) { return cluster->replicate(changes); });
-    cluster->set_on_loaded([&](const std::vector<Change>& changes) { hub.publish(changes); });
+    cluster->set_on_loaded([&](const std::vector<Change>& changes) {
+      hub.publish(changes);
+      // Another replica may have revoked a gateway: refuse it here too.
+      for (const auto& c : changes)
+        if (c.kind == "gateways") {
+          if (auto st = enrolment.reload(); !st) spdlog::error("enrolment: reloading the revoked gateways: {}", st.error().message);
+          break;
+        }
+    });
     // A cluster just started (or a CRD just created) answers 429 for a while.
     auto loaded = cluster->hydrate();
     for (int attempt = 1; !loaded && attempt < 30; ++attempt) {
@@ -467,8 +477,6 @@ int main(int argc, char** argv) {
       elector->start();
     };
   }
-  Enrolment enrolment(**store, registry,
-                      {s.enrol_ca_cert, s.enrol_ca_key, s.enrol_cert_lifetime_s, s.enrol_max_token_ttl_s});
   if (auto st = enrolment.start(); !st) {
     spdlog::critical("{}", st.error().message);
     controller.stop();

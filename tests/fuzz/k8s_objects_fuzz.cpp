@@ -34,8 +34,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t skipped = 0;
     (void)k8s::node_usage_from_metrics(j, capacity, &skipped);
     (void)c4i::orchestrator::lease_from_json(j);
-    for (const char* kind : {"templates", "functions", "devices", "migrations", "policy"})
-      (void)c4i::orchestrator::cluster::rows_of(kind, j);
+    for (const char* kind : {"templates", "functions", "devices", "migrations", "policy", "gateways", "tokens"})
+      // What a new leader loads, and the object it would write back from it.
+      if (auto rows = c4i::orchestrator::cluster::rows_of(kind, j); rows && !rows->empty())
+        (void)c4i::orchestrator::cluster::to_object(kind, "ns", *rows);
     return true;
   });
   return 0;

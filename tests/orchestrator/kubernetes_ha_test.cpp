@@ -22,6 +22,7 @@
 #include <regex>
 #include <thread>
 
+#include "common/x509.hpp"
 #include "orchestrator/k8s_objects.hpp"
 #include "tests/orchestrator/kubernetes_plane.hpp"
 
@@ -84,6 +85,7 @@ class KubernetesHa : public ::testing::Test {
     r.orch = std::make_unique<KubeOrchestrator>(plane, kNs);
     r.orch->extra_args = kElection;
     r.orch->extra_args.insert(r.orch->extra_args.end(), {"--identity", r.identity()});
+    r.orch->extra_args.insert(r.orch->extra_args.end(), more_args.begin(), more_args.end());
     return r.orch->start();
   }
   std::string holder() {
@@ -144,6 +146,7 @@ class KubernetesHa : public ::testing::Test {
 
   KubePlane plane;
   Replica replicas[2];
+  std::vector<std::string> more_args;  // for every replica start()s
   std::mutex ports_mu;
   std::vector<std::uint16_t> ports_;
 };
@@ -415,6 +418,161 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
   std::printf("leader loss -> first decision:  median %.0f ms, max %lld ms\n", median(to_decision),
               static_cast<long long>(*std::max_element(to_decision.begin(), to_decision.end())));
   for (auto ms : to_acting) EXPECT_LE(ms, kLeaseSeconds * 1000 + 2000) << "a takeover took longer than the lease duration";
+}
+
+
+// A gateway enrolled with the fleet CA, as the discovery daemon holds it: its key and certificate in files.
+struct EnrolledGateway {
+  std::string name, cert, key, serial;
+  std::unique_ptr<http::Client> client(std::uint16_t port) const {
+    http::ClientOptions o;
+    o.host = "127.0.0.1";
+    o.port = port;
+    o.server_name = "localhost";
+    o.tls.ca_file = test_pki().ca();
+    o.tls.cert_file = cert;
+    o.tls.key_file = key;
+    o.request_timeout = std::chrono::seconds(20);
+    return std::make_unique<http::Client>(o);
+  }
+};
+
+// Enrolment records live in the cluster (GatewayIdentity, BootstrapToken):
+// what one leader issued, counted and revoked holds under the next, and a
+// follower refuses a revoked gateway itself. So does the policy's history.
+TEST_F(KubernetesHa, EnrolmentRecordsAndPolicyHistorySurviveATakeover) {
+  more_args = {"--ca-cert", test_pki().ca(), "--ca-key", test_pki().dir + "/ca.key"};
+  ASSERT_TRUE(start(replicas[0])) << replicas[0].orch->log();
+  ASSERT_TRUE(wait_until([&] { return leader() == &replicas[0]; }, 30s)) << replicas[0].orch->log();
+  ASSERT_TRUE(start(replicas[1])) << replicas[1].orch->log();
+  publish_ports();
+  TempDir dir;
+
+  auto token = [&](const json& body) {
+    auto r = to_leader("POST", "/v1/gateway-tokens", body, kAdminToken);
+    EXPECT_EQ(r.status, 201) << r.raw;
+    return r.body.value("token", "");
+  };
+  // Enrols `name` with `tok` on whichever replica leads; the refusal's code, or "" once enrolled into `out`.
+  auto enrol = [&](const std::string& name, const std::string& tok, EnrolledGateway* out) -> std::string {
+    auto key = x509::generate_p256_key();
+    auto csr = x509::make_csr(*key, name);
+    EXPECT_TRUE(key && csr);
+    auto r = to_leader("POST", "/v1/enrol", {{"csr", *csr}, {"token", tok}}, "");
+    if (r.status != 201) return r.body.is_object() && r.body.contains("error") ? r.body["error"].value("code", r.raw) : r.raw;
+    if (out) {
+      out->name = name;
+      out->serial = r.body.value("serial", "");
+      out->cert = dir.file(name + "-" + out->serial + ".pem");  // a gateway enrolled again keeps its old files apart
+      out->key = dir.file(name + "-" + out->serial + ".key");
+      write_file(out->cert, r.body.value("certificate", ""));
+      write_file(out->key, *key);
+    }
+    return "";
+  };
+  auto events = [&](const EnrolledGateway& g, std::uint16_t port, std::int64_t seq) {
+    auto c = g.client(port);
+    return call(*c, "POST", "/v1/gateways/" + g.name + "/events",
+                batch(g.name, "boot-" + g.name, {heartbeat(seq, 0.1, 0.1, unix_ms())}));
+  };
+
+  // Under A: two gateways enrol, one token is used up, one is half used, one is left unused; pi-2 is revoked.
+  EnrolledGateway pi1, pi2;
+  const std::string once = token({{"ttl_s", 3600}});
+  const std::string twice = token({{"ttl_s", 3600}, {"uses", 2}, {"labels", {{"ward", "3"}}}});
+  const std::string spare = token({{"ttl_s", 3600}, {"gateway", "pi-4"}});
+  ASSERT_EQ(enrol("pi-1", once, &pi1), "");
+  ASSERT_EQ(enrol("pi-2", twice, &pi2), "");
+  ASSERT_EQ(events(pi1, replicas[0].orch->port(), 1).status, 200);
+  ASSERT_EQ(events(pi2, replicas[0].orch->port(), 1).status, 200);
+  auto rv = to_leader("POST", "/v1/gateways/pi-2:revoke", json::object(), kAdminToken);
+  ASSERT_EQ(rv.status, 200) << rv.raw;
+  auto refused = [](const Reply& r) { return r.status == 403 && r.raw.find("certificate_revoked") != std::string::npos; };
+  EXPECT_TRUE(refused(events(pi2, replicas[0].orch->port(), 2)));
+  // The follower refuses it too, by itself (its copy is reloaded from the cluster), before anything is forwarded.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return refused(events(pi2, replicas[1].orch->port(), 2)) &&
+               replicas[1].orch->log().find("refused POST /v1/gateways/pi-2/events from pi-2") != std::string::npos;
+      },
+      10s))
+      << replicas[1].orch->log();
+  // kubectl shows the records; the token itself is nowhere in the cluster.
+  json gw = plane.get_json({"gatewayidentities.cloud4iot.io", "-n", kNs, "pi-2"});
+  ASSERT_TRUE(gw.is_object());
+  EXPECT_TRUE(gw["spec"].contains("revokedTime")) << gw.dump();
+  EXPECT_EQ(gw["spec"]["certificates"][0]["serial"], pi2.serial) << gw.dump();
+  auto all = plane.kubectl({"get", "bootstraptokens.cloud4iot.io,gatewayidentities.cloud4iot.io", "-n", kNs, "-o", "json"});
+  ASSERT_EQ(all.code, 0) << all.err;
+  for (const auto& t : {once, twice, spare}) EXPECT_EQ(all.out.find(t.substr(t.find('.') + 1)), std::string::npos);
+
+  // Two policy versions under A (the first is the default the leader wrote).
+  for (int cooldown : {7, 9}) {
+    auto cur = to_leader("GET", "/v1/policy", nullptr, kAdminToken);
+    ASSERT_EQ(cur.status, 200) << cur.raw;
+    json p = cur.body["policy"];
+    p["cooldown_s"] = cooldown;
+    auto put = to_leader("PUT", "/v1/policy", p, kAdminToken, {{"If-Match", cur.headers["etag"]}});
+    ASSERT_EQ(put.status, 200) << put.raw;
+  }
+
+  // A dies; B leads.
+  Replica& a = replicas[0];
+  Replica& b = replicas[1];
+  const std::size_t mark = b.orch->log().size();
+  a.orch->kill9();
+  publish_ports();
+  ASSERT_TRUE(wait_until([&] { return leader() == &b; }, std::chrono::seconds(kLeaseSeconds * 3 + 20)))
+      << b.orch->log().substr(mark);
+  const auto port = b.orch->port();
+
+  // The revoked gateway stays refused, the enrolled one is served and may renew.
+  EXPECT_TRUE(refused(events(pi2, port, 3)));
+  EXPECT_EQ(events(pi1, port, 2).status, 200);
+  {
+    auto c = pi1.client(port);
+    auto r = call(*c, "POST", "/v1/enrol/renew", {{"csr", *x509::make_csr(*x509::generate_p256_key(), "pi-1")}});
+    EXPECT_EQ(r.status, 201) << r.raw;
+  }
+  // Tokens keep their counts: the used-up one stays used up, the half-used one enrols once more, then no more.
+  EXPECT_EQ(enrol("pi-5", once, nullptr), "token_used_up");
+  EXPECT_EQ(enrol("pi-3", twice, nullptr), "");
+  EXPECT_EQ(enrol("pi-6", twice, nullptr), "token_used_up");
+  EXPECT_EQ(enrol("pi-4", spare, nullptr), "");
+  // pi-2 comes back only with a token made for it, under the new leader.
+  EXPECT_EQ(enrol("pi-2", token({{"ttl_s", 600}}), nullptr), "gateway_revoked");
+  EnrolledGateway pi2b;
+  ASSERT_EQ(enrol("pi-2", token({{"ttl_s", 600}, {"gateway", "pi-2"}}), &pi2b), "");
+  {
+    auto ok = events(pi2b, port, 4);
+    EXPECT_EQ(ok.status, 200) << ok.raw;
+    auto old = events(pi2, port, 5);
+    EXPECT_TRUE(refused(old)) << old.raw << "\n" << b.orch->log();  // its old certificate stays revoked
+  }
+  // The policy's history came along.
+  auto history = to_leader("GET", "/v1/policy/history", nullptr, kAdminToken);
+  ASSERT_EQ(history.status, 200) << history.raw;
+  std::vector<int> cooldowns;
+  for (const auto& v : history.body["items"]) cooldowns.push_back(v["policy"].value("cooldown_s", 0));
+  ASSERT_GE(cooldowns.size(), 3u) << history.raw;
+  EXPECT_EQ(cooldowns[cooldowns.size() - 2], 7) << history.raw;
+  EXPECT_EQ(cooldowns.back(), 9) << history.raw;
+  auto list = to_leader("GET", "/v1/gateway-tokens", nullptr, kAdminToken);
+  ASSERT_EQ(list.status, 200) << list.raw;
+  EXPECT_EQ(list.body["items"].size(), 5u) << list.raw;
+
+  // And the other way: A again, B killed; A loads what B did.
+  ASSERT_TRUE(start(a)) << a.orch->log();
+  publish_ports();
+  b.orch->kill9();
+  publish_ports();
+  ASSERT_TRUE(wait_until([&] { return leader() == &a; }, std::chrono::seconds(kLeaseSeconds * 3 + 20))) << a.orch->log();
+  {
+    auto ok = events(pi2b, a.orch->port(), 5);
+    EXPECT_EQ(ok.status, 200) << ok.raw << "\n" << a.orch->log();
+  }
+  EXPECT_TRUE(refused(events(pi2, a.orch->port(), 6)));
+  EXPECT_EQ(enrol("pi-7", twice, nullptr), "token_used_up");
 }
 
 }  // namespace

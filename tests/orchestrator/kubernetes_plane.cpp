@@ -70,7 +70,7 @@ bool KubePlane::install_crds() const {
   if (kubectl({"apply", "-f", source_dir() + "/manifests/crds/"}).code != 0) return false;
   return kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd/functiontemplates.cloud4iot.io",
                   "crd/iotfunctions.cloud4iot.io", "crd/devices.cloud4iot.io", "crd/offloadpolicies.cloud4iot.io",
-                  "crd/migrations.cloud4iot.io"})
+                  "crd/migrations.cloud4iot.io", "crd/gatewayidentities.cloud4iot.io", "crd/bootstraptokens.cloud4iot.io"})
              .code == 0;
 }
 

@@ -123,6 +123,13 @@ cluster::Rows function_rows() {
              {"decided_ms", 1'790'000'000'400}, {"migration", 12}}}}};
 }
 
+// The object as the apiserver lists it: what was applied, and the status written through its subresource.
+json listed(const cluster::ObjectPair& o) {
+  json whole = o.object;
+  if (!o.status.is_null()) whole["status"] = o.status;
+  return whole;
+}
+
 TEST(ClusterRecord, AFunctionBecomesAnIoTFunctionAndComesBackExactly) {
   auto o = cluster::to_object("functions", "cloud4iot", function_rows());
   ASSERT_TRUE(o) << o.error().message;
@@ -135,9 +142,18 @@ TEST(ClusterRecord, AFunctionBecomesAnIoTFunctionAndComesBackExactly) {
   EXPECT_EQ(o->status["desired"]["kind"], "roam");
   EXPECT_EQ(o->status["lastMigration"], "m-12");
   EXPECT_EQ(o->status["startedTime"], "2026-09-21T14:13:20.500000Z");
-  auto back = cluster::rows_of("functions", obj);
+  // Its record rides in the status: progress is one status write.
+  EXPECT_FALSE(obj["metadata"]["annotations"].contains(kAnnotationRecord));
+  EXPECT_TRUE(o->status[kStatusRecord].is_string());
+  auto back = cluster::rows_of("functions", listed(*o));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(*back, function_rows());
+  // Written before the record moved to the status: read from the annotation.
+  json older = obj;
+  older["metadata"]["annotations"][kAnnotationRecord] = o->status[kStatusRecord];
+  auto back_older = cluster::rows_of("functions", older);
+  ASSERT_TRUE(back_older) << back_older.error().message;
+  EXPECT_EQ(*back_older, function_rows());
 }
 
 TEST(ClusterRecord, StatusOmitsValuesTheCrdWouldRefuse) {
@@ -155,7 +171,7 @@ TEST(ClusterRecord, StatusOmitsValuesTheCrdWouldRefuse) {
   EXPECT_EQ(o->status["sightings"][0]["rssi"], -127);
   EXPECT_EQ(o->status["services"], json::array());
   // The record keeps the rows as they are.
-  auto back = cluster::rows_of("devices", o->object);
+  auto back = cluster::rows_of("devices", listed(*o));
   ASSERT_TRUE(back);
   EXPECT_EQ(*back, rows);
 }
@@ -189,7 +205,78 @@ TEST(ClusterRecord, ATierMigrationsSpecStaysTheSameWhenTheSchedulerPicksTheNode)
   ASSERT_TRUE(before && after);
   EXPECT_EQ(before->object["spec"], after->object["spec"]);  // the CRD refuses a changed spec
   EXPECT_EQ(after->object["spec"]["to"], (json{{"tier", "edge"}}));
-  EXPECT_EQ(cluster::rows_of("migrations", after->object)->at("migrations")[0]["to_node"], "edge-1");
+  EXPECT_EQ(cluster::rows_of("migrations", listed(*after))->at("migrations")[0]["to_node"], "edge-1");
+}
+
+TEST(ClusterRecord, AnEnrolledGatewayBecomesAGatewayIdentityAndComesBackExactly) {
+  cluster::Rows rows = {
+      {"gateway_identities",
+       {{{"name", "pi-7.ward-3"}, {"token", "bt-0123456789"}, {"labels", "{\"room\":\"icu\"}"}, {"enrolled_ms", 1'790'000'000'000},
+         {"revoked_ms", 1'790'000'100'000}, {"revoked_by", "admin"}}}},
+      {"gateway_certs",
+       {{{"serial", "0a1b"}, {"gateway", "pi-7.ward-3"}, {"sha256", "ab"}, {"kind", "enrol"}, {"not_before_ms", 1'790'000'000'000},
+         {"not_after_ms", 1'790'086'400'000}, {"revoked_ms", 1'790'000'100'000}},
+        {{"serial", "0c2d"}, {"gateway", "pi-7.ward-3"}, {"sha256", "cd"}, {"kind", "odd"}, {"not_before_ms", 1'790'050'000'000},
+         {"not_after_ms", 1'790'136'400'000}, {"revoked_ms", nullptr}}}}};
+  auto o = cluster::to_object("gateways", "ns", rows);
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->object["kind"], "GatewayIdentity");
+  EXPECT_EQ(o->object["metadata"]["name"], "pi-7.ward-3");  // a DNS-1123 subdomain already
+  EXPECT_TRUE(o->status.is_null());                         // all in the spec: no status subresource
+  const json& spec = o->object["spec"];
+  EXPECT_EQ(spec["gateway"], "pi-7.ward-3");
+  EXPECT_EQ(spec["labels"], (json{{"room", "icu"}}));
+  EXPECT_EQ(spec["revokedTime"], "2026-09-21T14:15:00.000000Z");
+  ASSERT_EQ(spec["certificates"].size(), 2u);
+  EXPECT_EQ(spec["certificates"][0]["kind"], "enrol");
+  EXPECT_FALSE(spec["certificates"][1].contains("kind"));  // the CRD would refuse "odd"
+  EXPECT_FALSE(spec["certificates"][1].contains("revokedTime"));
+  auto back = cluster::rows_of("gateways", o->object);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, rows);
+  // A name that is no DNS subdomain still makes a valid object name.
+  EXPECT_EQ(cluster::object_name("gateways", "a.-b"), "a-b");
+  EXPECT_EQ(cluster::id_column("gateways"), std::string("name"));
+}
+
+TEST(ClusterRecord, ABootstrapTokenKeepsItsHashOnlyInTheRecord) {
+  cluster::Rows rows = {{"bootstrap_tokens",
+                         {{{"id", "bt-0123456789"}, {"sha256", "f00d"}, {"gateway", ""}, {"labels", "{}"}, {"uses_max", 3},
+                           {"uses", 5}, {"created_ms", 1'790'000'000'000}, {"created_by", "admin"},
+                           {"expires_ms", 1'790'003'600'000}}}}};
+  auto o = cluster::to_object("tokens", "ns", rows);
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->object["kind"], "BootstrapToken");
+  EXPECT_EQ(o->object["metadata"]["name"], "bt-0123456789");
+  const json& spec = o->object["spec"];
+  EXPECT_EQ(spec["usesMax"], 3);
+  EXPECT_EQ(spec["uses"], 3);  // held to what the CRD takes; the record keeps 5
+  EXPECT_EQ(spec["expiresTime"], "2026-09-21T15:13:20.000000Z");
+  EXPECT_EQ(spec.dump().find("f00d"), std::string::npos);
+  // An empty map is left out: server-side apply would turn an emptied one into null, which the CRD refuses.
+  EXPECT_FALSE(spec.contains("labels")) << spec.dump();
+  auto back = cluster::rows_of("tokens", o->object);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, rows);
+  // Without a record (made with kubectl) it is not a token of ours.
+  json by_hand = o->object;
+  by_hand["metadata"].erase("annotations");
+  auto none = cluster::rows_of("tokens", by_hand);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(ClusterRecord, EmptyMapsAreLeftOutSoServerSideApplyNeverWritesNull) {
+  // A policy whose per-template overrides were all removed: {} would become null in the cluster.
+  cluster::Rows rows = {{"policy",
+                         {{{"id", 1}, {"version", 3}, {"spec", R"({"cooldown_s": 5, "templates": {}, "tiers": {"edge": {}}})"},
+                           {"changed_ms", 1'790'000'000'000}, {"changed_by", "alice"}}}}};
+  auto o = cluster::to_object("policy", "ns", rows);
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->object["spec"], (json{{"cooldownSeconds", 5}})) << o->object.dump();
+  auto back = cluster::rows_of("policy", listed(*o));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, rows);  // the record keeps it exactly
 }
 
 TEST(ClusterRecord, SpecsUseTheCrdsNamesAndKeepUserKeys) {

@@ -74,7 +74,7 @@ class Manifests : public ::testing::Test {
     ASSERT_EQ(r.code, 0) << r.err;
     r = kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd/functiontemplates.cloud4iot.io",
                  "crd/iotfunctions.cloud4iot.io", "crd/devices.cloud4iot.io", "crd/offloadpolicies.cloud4iot.io",
-                 "crd/migrations.cloud4iot.io"});
+                 "crd/migrations.cloud4iot.io", "crd/gatewayidentities.cloud4iot.io", "crd/bootstraptokens.cloud4iot.io"});
     ASSERT_EQ(r.code, 0) << r.err;
   }
 
@@ -120,7 +120,7 @@ TEST_F(Manifests, AllPassServerDryRunThenApplyAndRunWhereTheyShould) {
   for (const char* k : {"Namespace", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service",
                         "PodDisruptionBudget", "DaemonSet"})
     EXPECT_EQ(kinds.count(k), 1u) << k;
-  EXPECT_EQ(kinds.count("CustomResourceDefinition"), 5u);
+  EXPECT_EQ(kinds.count("CustomResourceDefinition"), 7u);
   EXPECT_EQ(kinds.count("ServiceAccount"), 2u);
   EXPECT_EQ(kinds.count("ConfigMap"), 2u);
   EXPECT_EQ(kinds.count("FunctionTemplate"), 2u);  // one per function of images/: omh, engine
@@ -234,6 +234,10 @@ std::string device(const std::string& name, const std::string& spec) {
   return "apiVersion: cloud4iot.io/v1alpha1\nkind: Device\nmetadata: {name: " + name +
          ", namespace: cloud4iot}\nspec: " + spec + "\n";
 }
+std::string enrolment(const std::string& kind, const std::string& name, const std::string& spec) {
+  return "apiVersion: cloud4iot.io/v1alpha1\nkind: " + kind + "\nmetadata: {name: " + name + ", namespace: cloud4iot}\nspec: " +
+         spec + "\n";
+}
 std::string migration(const std::string& spec) {
   return "apiVersion: cloud4iot.io/v1alpha1\nkind: Migration\nmetadata: {name: m1, namespace: cloud4iot}\nspec: " +
          spec + "\n";
@@ -294,6 +298,13 @@ TEST_F(Manifests, CrdsRefuseBadObjectsNamingTheField) {
       {"migration kind", migration("{function: f1, kind: teleport}"), {"spec.kind", "Unsupported value"}},
       {"migration without function", migration("{kind: roam}"), {"spec.function", "Required value"}},
       {"migration target tier", migration("{function: f1, kind: manual, to: {tier: fog}}"), {"spec.to.tier", "Unsupported value"}},
+      // The enrolment records.
+      {"token uses", enrolment("BootstrapToken", "bt-1", "{usesMax: 0, expiresTime: '2030-01-01T00:00:00Z'}"),
+       {"spec.usesMax", "greater than or equal to 1"}},
+      {"token expiry", enrolment("BootstrapToken", "bt-2", "{usesMax: 1, expiresTime: tomorrow}"), {"spec.expiresTime"}},
+      {"identity without gateway", enrolment("GatewayIdentity", "gw-9", "{token: bt-1}"), {"spec.gateway", "Required value"}},
+      {"certificate kind", enrolment("GatewayIdentity", "gw-9", "{gateway: gw-9, certificates: [{serial: '01', kind: stolen}]}"),
+       {"spec.certificates[0].kind", "Unsupported value"}},
   };
   for (const auto& b : bad) {
     auto r = apply(b.yaml);
@@ -461,6 +472,9 @@ std::vector<Access> orchestrator_calls() {
       a.push_back({v, std::string(r) + ".cloud4iot.io", "cloud4iot", ""});
     for (const char* v : {"update", "patch"}) a.push_back({v, std::string(r) + ".cloud4iot.io", "cloud4iot", "status"});
   }
+  // The enrolment records: listed at load, applied, never deleted yet (no status subresource).
+  for (const char* r : {"gatewayidentities", "bootstraptokens"})
+    for (const char* v : {"list", "create", "patch"}) a.push_back({v, std::string(r) + ".cloud4iot.io", "cloud4iot", ""});
   return a;
 }
 std::vector<Access> forbidden_calls() {
