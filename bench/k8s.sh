@@ -10,13 +10,17 @@
 #      as KWOK nodes), placed, then every device roams to the next gateway
 #      at once (50 event batches sent back to back);
 # notified->applied (the Deployment's server-side apply returned) and
-# notified->started (the new pod seen Ready through the watch): median, p99, max.
+# notified->started (the new pod seen Ready through the watch): median, p99, max;
+# and, for scale, what one Deployment apply costs on this apiserver by itself,
+# and (3.) how long the plane alone takes to start as many pods as the fleet,
+# then to move them all to the next gateway (our Deployments, no orchestrator).
 # Compare with the Kubernetes pod start-up SLO: 5 s p99.
 #
 # BUILD_DIR defaults to build/release (scripts/build.sh release). Env:
 #   C4I_BENCH_ROAMS (100), C4I_BENCH_FLEET (1000), C4I_BENCH_GATEWAYS (50),
 #   C4I_KEEP_TMP=1 keeps the work directory (plane logs, orchestrator log),
-#   C4I_BENCH_ORCH_ARGS: more orchestrator flags (e.g. --cluster-defer-ms 0).
+#   C4I_BENCH_ORCH_ARGS: more orchestrator flags (e.g. --cluster-defer-ms 0),
+#   C4I_BENCH_PLANE_FLOOR=0 skips the plane-alone fleet (3. below).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build/release}"
@@ -101,8 +105,9 @@ for _ in $(seq 1 300); do [[ -s "$work/port" ]] && break; sleep 0.1; done
 say "orchestrator on port $(cat "$work/port") ($orch)"
 
 C4I_PORT="$(cat "$work/port")" C4I_PKI="$work/pki" C4I_TOKEN="$token" C4I_ROAMS="$roams" C4I_FLEET="$fleet" \
-  C4I_GATEWAYS="$gateways" python3 - <<'PY'
-import json, os, ssl, sys, time, http.client
+  C4I_GATEWAYS="$gateways" C4I_PLANE_PKI="$work/plane/pki" C4I_APISERVER="$(. "$work/plane/env" && echo "$APISERVER_URL")" \
+  python3 - <<'PY'
+import json, os, ssl, sys, time, http.client, urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 port = int(os.environ["C4I_PORT"]); pki = os.environ["C4I_PKI"]; token = os.environ["C4I_TOKEN"]
@@ -223,6 +228,31 @@ time.sleep(3)  # progress written late (--cluster-defer-ms) is counted too
 writes_per("roams in a row", w0, ROAMS)
 report(f"{ROAMS} roams in a row", done)
 
+# ---- for scale: one write to this apiserver (a Deployment's server-side
+# apply on a kept-alive connection, what `applied` waits for at the least),
+# replicas 0 so that nothing else follows from it.
+def apiserver_floor(n=200):
+    u = urllib.parse.urlparse(os.environ["C4I_APISERVER"])
+    c = ssl.create_default_context(cafile=os.environ["C4I_PLANE_PKI"] + "/ca.crt")
+    c.load_cert_chain(os.environ["C4I_PLANE_PKI"] + "/admin.crt", os.environ["C4I_PLANE_PKI"] + "/admin.key")
+    conn = http.client.HTTPSConnection(u.hostname, u.port, context=c, timeout=30)
+    path = "/apis/apps/v1/namespaces/bench/deployments/c4i-bench-floor?fieldManager=bench-floor&force=true"
+    xs = []
+    for k in range(n):
+        body = json.dumps({"apiVersion": "apps/v1", "kind": "Deployment",
+                           "metadata": {"name": "c4i-bench-floor", "namespace": "bench", "annotations": {"bench/k": str(k)}},
+                           "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "floor"}},
+                                    "template": {"metadata": {"labels": {"app": "floor"}},
+                                                 "spec": {"containers": [{"name": "c", "image": "floor"}]}}}})
+        t = time.perf_counter()
+        conn.request("PATCH", path, body, {"Content-Type": "application/apply-patch+yaml"})
+        r = conn.getresponse(); raw = r.read()
+        if r.status not in (200, 201): sys.exit(f"floor apply: {r.status} {raw[:300]}")
+        xs.append((time.perf_counter() - t) * 1000)
+    rows.append(("for scale: the apiserver alone", "one Deployment apply", n, round(pct(xs, 50), 1), round(pct(xs, 99), 1),
+                 round(max(xs), 1)))
+apiserver_floor()
+
 # ---- 2. the fleet
 fleet_devs = list(range(100, 100 + FLEET))
 home = {i: 1 + (k % GWS) for k, i in enumerate(fleet_devs)}
@@ -260,6 +290,69 @@ print(f"fleet roamed: {FLEET} roams in {time.time() - t0:.1f} s", file=sys.stder
 time.sleep(3)
 writes_per("fleet roams", w0, FLEET)
 report(f"{FLEET} functions / {GWS} gateways, all roam at once", migs)
+
+# ---- for scale: the same number of pods started, then moved, by the plane
+# alone. As many Deployments (namespace bench-floor, Recreate, each pinned to
+# a gateway by node affinity as ours are) applied straight to the apiserver,
+# 16 at a time like the orchestrator's writers: apply -> pod Running on its
+# node (polled every 0.25 s); then each pinned to the next gateway at once,
+# the fleet's roam without the orchestrator: what the controller manager,
+# the scheduler and KWOK need for it.
+def plane_floor(n):
+    u = urllib.parse.urlparse(os.environ["C4I_APISERVER"])
+    def conn():
+        c = ssl.create_default_context(cafile=os.environ["C4I_PLANE_PKI"] + "/ca.crt")
+        c.load_cert_chain(os.environ["C4I_PLANE_PKI"] + "/admin.crt", os.environ["C4I_PLANE_PKI"] + "/admin.key")
+        return http.client.HTTPSConnection(u.hostname, u.port, context=c, timeout=60)
+    c = conn()
+    c.request("POST", "/api/v1/namespaces", json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench-floor"}}),
+              {"Content-Type": "application/json"})
+    r = c.getresponse(); r.read()
+    applied = {}
+    def apply(chunk, shift=0):
+        cc = conn()
+        for k in chunk:
+            name = f"floor-{k}"
+            body = json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "bench-floor"},
+                "spec": {"replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": {"floor": name}},
+                         "template": {"metadata": {"labels": {"floor": name}}, "spec": {
+                             "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                                 {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [f"gw-{1 + (k + shift) % GWS}"]}]}]}}},
+                             "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+                             "containers": [{"name": "fn", "image": "floor", "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}}})
+            t = time.time()
+            cc.request("PATCH", f"/apis/apps/v1/namespaces/bench-floor/deployments/{name}?fieldManager=bench-floor&force=true", body,
+                       {"Content-Type": "application/apply-patch+yaml"})
+            r = cc.getresponse(); raw = r.read()
+            if r.status not in (200, 201): raise SystemExit(f"floor deployment: {r.status} {raw[:300]}")
+            applied[name] = t
+    def run_all(label, shift):
+        applied.clear()
+        with ThreadPoolExecutor(16) as ex:
+            list(ex.map(lambda ch: apply(ch, shift), [range(j, n, 16) for j in range(16)]))
+        running = {}
+        end = time.time() + 900
+        while len(running) < n and time.time() < end:
+            c.request("GET", "/api/v1/namespaces/bench-floor/pods?limit=5000")
+            r = c.getresponse(); pods = json.loads(r.read())
+            now = time.time()
+            for p in pods.get("items", []):
+                d = p["metadata"]["labels"].get("floor")
+                k = int(d.split("-")[1]) if d else 0
+                # Running, not being deleted, on the node this round pins it to.
+                if d and d not in running and p.get("status", {}).get("phase") == "Running" and \
+                        "deletionTimestamp" not in p["metadata"] and p["spec"].get("nodeName") == f"gw-{1 + (k + shift) % GWS}":
+                    running[d] = now
+            time.sleep(0.25)
+        xs = [1000 * (running[d] - applied[d]) for d in running]
+        if len(xs) < n: print(f"plane floor: only {len(xs)} of {n} pods ran", file=sys.stderr)
+        rows.append((f"for scale: {n} Deployments straight to the plane", label, len(xs), int(pct(xs, 50)), int(pct(xs, 99)),
+                     int(max(xs))))
+    run_all("created: applied->Running", 0)
+    # The same Deployments pinned to the next gateway at once: Recreate deletes each old pod, then starts the new one.
+    run_all("all moved: applied->Running", 1)
+if os.environ.get("C4I_BENCH_PLANE_FLOOR", "1") != "0":
+    plane_floor(FLEET)
 
 # Where the orchestrator's time went (its own metrics): the mean of each histogram.
 def metric_means():
