@@ -10,6 +10,8 @@
 // Exit codes: 0 ok, 1 the server refused, 2 usage or local file, 3 server unreachable.
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include <CLI/CLI.hpp>
 
 #include "ctl/commands.hpp"
@@ -147,31 +149,42 @@ int main(int argc, char** argv) {
     ctx_update.token = g.token;
     ctx_update.token_file = g.token_file;
   }
+  auto dispatch = [&](Ctl& ctl) -> int {
+    if (get_cmd->parsed()) return cmd_get(ctl, get);
+    if (describe_cmd->parsed()) return cmd_describe(ctl, describe_kind, describe_name);
+    if (move_cmd->parsed()) return cmd_move(ctl, move);
+    if (policy_cmd->parsed()) {
+      if (pget->parsed()) return cmd_policy_get(ctl, policy_output);
+      if (pset->parsed()) return cmd_policy_set(ctl, assignments, if_version);
+      if (papply->parsed()) return cmd_policy_apply(ctl, policy_file, if_version);
+      if (pedit->parsed()) return cmd_policy_edit(ctl);
+      if (pvalidate->parsed()) return cmd_policy_validate(policy_file);
+      if (phistory->parsed()) return cmd_policy_history(ctl, history_output);
+      if (pdiff->parsed()) return cmd_policy_diff(ctl, policy_file);
+    }
+    if (config_cmd->parsed()) {
+      if (set_ctx->parsed()) return cmd_config_set_context(ctl, ctx_update, use_now);
+      if (use_ctx->parsed()) return cmd_config_use_context(ctl, use_name);
+      if (get_ctx->parsed()) return cmd_config_get_contexts(ctl, contexts_output);
+      if (cur_ctx->parsed()) return cmd_config_current_context(ctl);
+    }
+    if (gateway_cmd->parsed()) {
+      if (gtoken_create->parsed()) return cmd_gateway_token_create(ctl, token_create);
+      if (gtoken_list->parsed()) return cmd_gateway_token_list(ctl, gtoken_output);
+      if (grevoke->parsed()) return cmd_gateway_revoke(ctl, revoke_name);
+    }
+    if (version_cmd->parsed()) return cmd_version(ctl, client_only, version_output);
+    std::cerr << "c4ictl: no command (c4ictl --help)\n";
+    return kExitUsage;
+  };
   Ctl ctl(g);
-  if (get_cmd->parsed()) return cmd_get(ctl, get);
-  if (describe_cmd->parsed()) return cmd_describe(ctl, describe_kind, describe_name);
-  if (move_cmd->parsed()) return cmd_move(ctl, move);
-  if (policy_cmd->parsed()) {
-    if (pget->parsed()) return cmd_policy_get(ctl, policy_output);
-    if (pset->parsed()) return cmd_policy_set(ctl, assignments, if_version);
-    if (papply->parsed()) return cmd_policy_apply(ctl, policy_file, if_version);
-    if (pedit->parsed()) return cmd_policy_edit(ctl);
-    if (pvalidate->parsed()) return cmd_policy_validate(policy_file);
-    if (phistory->parsed()) return cmd_policy_history(ctl, history_output);
-    if (pdiff->parsed()) return cmd_policy_diff(ctl, policy_file);
+  // A 200 whose JSON has another shape than this c4ictl reads (another
+  // program on that port, an orchestrator of another version): one line, not an abort.
+  try {
+    return dispatch(ctl);
+  } catch (const nlohmann::json::exception& e) {
+    std::cerr << "error: the server's answer is not what this c4ictl understands (" << e.what()
+              << "); is --server an orchestrator of the same version?\n";
+    return kExitRefused;
   }
-  if (config_cmd->parsed()) {
-    if (set_ctx->parsed()) return cmd_config_set_context(ctl, ctx_update, use_now);
-    if (use_ctx->parsed()) return cmd_config_use_context(ctl, use_name);
-    if (get_ctx->parsed()) return cmd_config_get_contexts(ctl, contexts_output);
-    if (cur_ctx->parsed()) return cmd_config_current_context(ctl);
-  }
-  if (gateway_cmd->parsed()) {
-    if (gtoken_create->parsed()) return cmd_gateway_token_create(ctl, token_create);
-    if (gtoken_list->parsed()) return cmd_gateway_token_list(ctl, gtoken_output);
-    if (grevoke->parsed()) return cmd_gateway_revoke(ctl, revoke_name);
-  }
-  if (version_cmd->parsed()) return cmd_version(ctl, client_only, version_output);
-  std::cerr << "c4ictl: no command (c4ictl --help)\n";
-  return kExitUsage;
 }

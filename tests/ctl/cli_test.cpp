@@ -14,6 +14,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/https_client.hpp"
+#include "common/https_server.hpp"
 #include "tests/ctl/golden.hpp"
 #include "tests/support/testlib.hpp"
 
@@ -550,6 +551,51 @@ TEST_F(CtlCliTest, UnreachableServerExitsThree) {
   EXPECT_NE(v.out.find("Client: c4ictl"), std::string::npos);
   auto move = ctl({"move", kOmh, "--node", "gw-2", "--wait"});
   EXPECT_EQ(move.code, 3);
+}
+
+// A server that answers 200 with JSON of the wrong shape (another program on
+// the port, or an orchestrator of another version): shown as far as it
+// reads, else one line naming that and exit 1, never an abort.
+TEST_F(CtlCliTest, AnAnswerOfTheWrongShapeIsAClearErrorNotACrash) {
+  http::ServerOptions o;
+  o.address = "127.0.0.1";
+  o.port = 0;
+  o.tls.cert_file = test_pki().cert("server");
+  o.tls.key_file = test_pki().key("server");
+  o.threads = 1;
+  http::Server odd(o);
+  for (const char* path : {"/v1/functions", "/v1/nodes", "/v1/functions/{id}", "/v1/migrations", "/v1/migrations/{id}",
+                           "/v1/policy", "/v1/policy/history", "/v1/gateway-tokens"})
+    odd.route("GET", path, [](http::Request&) {
+      return http::json_response(200, {{"items", 5}, {"policy", {1, 2}}, {"version", {{"x", 1}}}, {"id", {1}}, {"timeline", "no"}});
+    });
+  ASSERT_TRUE(odd.start());
+  std::thread t([&] { odd.run(); });
+  const std::string server = "https://127.0.0.1:" + std::to_string(odd.port());
+  int refused = 0;
+  for (const auto& args : std::vector<std::vector<std::string>>{{"get", "functions"},
+                                                                {"get", "nodes", "-o", "wide"},
+                                                                {"describe", "function", kOmh},
+                                                                {"describe", "migration", "1"},
+                                                                {"policy", "get"},
+                                                                {"policy", "history"},
+                                                                {"gateway", "token", "list"}}) {
+    std::vector<std::string> a = args;
+    a.insert(a.end(), {"--server", server});
+    auto r = ctl(a);
+    std::string what;
+    for (const auto& w : args) what += w + " ";
+    // What it can show it shows (fields of another type read as absent); what it cannot is one line, exit 1.
+    EXPECT_TRUE(r.code == 0 || r.code == 1) << what << "exit " << r.code << ": " << r.err << r.out;
+    if (r.code == 1) {
+      EXPECT_NE(r.err.find("the server's answer"), std::string::npos) << what << r.err;
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << what << r.err;
+    }
+    refused += r.code == 1;
+  }
+  EXPECT_GT(refused, 0);  // `gateway token list` aborted here before
+  odd.shutdown();
+  t.join();
 }
 
 TEST_F(CtlCliTest, ServerWithAnUntrustedCertificateIsUnreachable) {
