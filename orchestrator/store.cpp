@@ -211,8 +211,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   store->path_ = path;
   store->writer_ = std::make_unique<Conn>(std::move(*db));
   store->thread_ = std::thread([s = store.get()] { s->writer_loop(); });
-  store->replicator_ = std::thread([s = store.get()] { s->replicator_loop(); });
   return store;
+}
+
+void Store::set_replicate(std::function<Status(const std::vector<Change>&)> f) {
+  replicate_ = std::move(f);
+  if (!replicator_.joinable()) replicator_ = std::thread([this] { replicator_loop(); });
 }
 
 Store::~Store() {
@@ -324,7 +328,8 @@ void Store::replicator_loop() {
   // Every group committed while the last replicate ran goes out in the next
   // one: an object changed by several groups is written once, with its rows
   // as they are now. Groups are taken in commit order, and a job returns only
-  // when the replicate that covers its group (and all before it) succeeded.
+  // once the replicate that covers its group (and all before it) ran; its
+  // failure is the job's error.
   while (true) {
     std::vector<Committed> batch;
     {

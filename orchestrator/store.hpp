@@ -104,7 +104,9 @@ class Store {
   // the result of every job it covers that had succeeded: the caller is
   // told the change is not yet durable, though the working copy has it (the
   // hook keeps what it could not write and writes it first next time).
-  void set_replicate(std::function<Status(const std::vector<Change>&)> f) { replicate_ = std::move(f); }
+  // Set it before anything is written; it starts the replicator thread (a
+  // store without a hook has none).
+  void set_replicate(std::function<Status(const std::vector<Change>&)> f);
 
   Result<std::string> integrity_check();
   const std::string& path() const { return path_; }
