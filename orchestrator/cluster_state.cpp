@@ -228,7 +228,7 @@ Status ClusterState::write_object(k8s::Client& c, const std::string& kind, const
     bool refused = r->status >= 400 && r->status < 500 && r->status != 409 && r->status != 429;
     return Error{refused ? "rejected" : "unavailable", what + ": HTTP " + std::to_string(r->status) + ": " + k8s::status_message(*r)};
   };
-  auto digest = [](const json& j) { return std::hash<std::string>{}(j.dump()); };
+  auto digest = [](const std::string& body) { return std::hash<std::string>{}(body); };
   // What this replica last wrote of the object, if it wrote it since the last load.
   auto last = [&]() -> std::optional<Written> {
     std::lock_guard lock(mu_);
@@ -252,14 +252,15 @@ Status ClusterState::write_object(k8s::Client& c, const std::string& kind, const
                {"kind", "ConfigMap"},
                {"metadata", {{"name", kStreamsConfigMap}, {"namespace", options_.ns}}},
                {"data", {{id, list.dump()}}}};
-    const Written w{digest(cm), 0};
+    const std::string body = cm.dump();
+    const Written w{digest(body), 0};
     if (auto l = last(); l && l->object == w.object) {
       skipped();
       return ok_status();
     }
     std::string path = "/api/v1/namespaces/" + options_.ns + "/configmaps/" + kStreamsConfigMap;
     count_write(kind);
-    auto st = check(c.call("PATCH", path + ssa, cm.dump(), "application/apply-patch+yaml", false), "ConfigMap " + path, false);
+    auto st = check(c.call("PATCH", path + ssa, body, "application/apply-patch+yaml", false), "ConfigMap " + path, false);
     remember(st ? std::optional<Written>(w) : std::nullopt);
     return st;
   }
@@ -274,7 +275,16 @@ Status ClusterState::write_object(k8s::Client& c, const std::string& kind, const
   if (!obj) return obj.error();
   // The object, unless it is as this replica last wrote it (most changes are
   // progress, all in the status and its record), then the status likewise.
-  const Written now{digest(obj->object), obj->status.is_null() ? 0 : digest(obj->status)};
+  // Each part serialized once: its digest and, when sent, the request body.
+  const std::string object_body = obj->object.dump();
+  const std::string status_body =
+      obj->status.is_null() ? std::string()
+                            : json{{"apiVersion", obj->object["apiVersion"]},
+                                   {"kind", obj->object["kind"]},
+                                   {"metadata", {{"name", obj->object["metadata"]["name"]}, {"namespace", options_.ns}}},
+                                   {"status", obj->status}}
+                                  .dump();
+  const Written now{digest(object_body), obj->status.is_null() ? 0 : digest(status_body)};
   auto before = last();
   Written done{};
   if (before && before->object == now.object) {
@@ -282,7 +292,7 @@ Status ClusterState::write_object(k8s::Client& c, const std::string& kind, const
     skipped();
   } else {
     count_write(kind);
-    if (auto s = check(c.call("PATCH", path + ssa, obj->object.dump(), "application/apply-patch+yaml", false), "apply " + path, false);
+    if (auto s = check(c.call("PATCH", path + ssa, object_body, "application/apply-patch+yaml", false), "apply " + path, false);
         !s) {
       remember(std::nullopt);
       return s;
@@ -298,11 +308,7 @@ Status ClusterState::write_object(k8s::Client& c, const std::string& kind, const
     return ok_status();
   }
   count_write(kind);
-  json st = {{"apiVersion", obj->object["apiVersion"]},
-             {"kind", obj->object["kind"]},
-             {"metadata", {{"name", obj->object["metadata"]["name"]}, {"namespace", options_.ns}}},
-             {"status", obj->status}};
-  auto s = check(c.call("PATCH", path + "/status" + ssa, st.dump(), "application/apply-patch+yaml", false),
+  auto s = check(c.call("PATCH", path + "/status" + ssa, status_body, "application/apply-patch+yaml", false),
                  "apply " + path + "/status", false);
   if (s) done.status = now.status;
   remember(done);
