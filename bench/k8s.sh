@@ -231,11 +231,14 @@ report(f"{ROAMS} roams in a row", done)
 # ---- for scale: one write to this apiserver (a Deployment's server-side
 # apply on a kept-alive connection, what `applied` waits for at the least),
 # replicas 0 so that nothing else follows from it.
-def apiserver_floor(n=200):
+def plane_conn(timeout=60):
+    """A connection straight to the plane's apiserver, as its admin."""
     u = urllib.parse.urlparse(os.environ["C4I_APISERVER"])
     c = ssl.create_default_context(cafile=os.environ["C4I_PLANE_PKI"] + "/ca.crt")
     c.load_cert_chain(os.environ["C4I_PLANE_PKI"] + "/admin.crt", os.environ["C4I_PLANE_PKI"] + "/admin.key")
-    conn = http.client.HTTPSConnection(u.hostname, u.port, context=c, timeout=30)
+    return http.client.HTTPSConnection(u.hostname, u.port, context=c, timeout=timeout)
+def apiserver_floor(n=200):
+    conn = plane_conn(30)
     path = "/apis/apps/v1/namespaces/bench/deployments/c4i-bench-floor?fieldManager=bench-floor&force=true"
     xs = []
     for k in range(n):
@@ -299,18 +302,13 @@ report(f"{FLEET} functions / {GWS} gateways, all roam at once", migs)
 # the fleet's roam without the orchestrator: what the controller manager,
 # the scheduler and KWOK need for it.
 def plane_floor(n):
-    u = urllib.parse.urlparse(os.environ["C4I_APISERVER"])
-    def conn():
-        c = ssl.create_default_context(cafile=os.environ["C4I_PLANE_PKI"] + "/ca.crt")
-        c.load_cert_chain(os.environ["C4I_PLANE_PKI"] + "/admin.crt", os.environ["C4I_PLANE_PKI"] + "/admin.key")
-        return http.client.HTTPSConnection(u.hostname, u.port, context=c, timeout=60)
-    c = conn()
+    c = plane_conn()
     c.request("POST", "/api/v1/namespaces", json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench-floor"}}),
               {"Content-Type": "application/json"})
     r = c.getresponse(); r.read()
     applied = {}
     def apply(chunk, shift=0):
-        cc = conn()
+        cc = plane_conn()
         for k in chunk:
             name = f"floor-{k}"
             body = json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "bench-floor"},

@@ -104,16 +104,20 @@ std::unique_ptr<http::Client> token_client(std::uint16_t port, const std::string
   return std::make_unique<http::Client>(o);
 }
 
-std::unique_ptr<http::Client> gateway_client(std::uint16_t port, const std::string& gateway) {
+std::unique_ptr<http::Client> certificate_client(std::uint16_t port, const std::string& cert_file, const std::string& key_file) {
   http::ClientOptions o;
   o.host = "127.0.0.1";
   o.port = port;
   o.server_name = "localhost";
   o.tls.ca_file = test_pki().ca();
-  o.tls.cert_file = test_pki().cert(gateway);
-  o.tls.key_file = test_pki().key(gateway);
+  o.tls.cert_file = cert_file;
+  o.tls.key_file = key_file;
   o.request_timeout = std::chrono::seconds(20);
   return std::make_unique<http::Client>(o);
+}
+
+std::unique_ptr<http::Client> gateway_client(std::uint16_t port, const std::string& gateway) {
+  return certificate_client(port, test_pki().cert(gateway), test_pki().key(gateway));
 }
 
 std::unique_ptr<http::Client> Orchestrator::client(const std::string& token) const { return token_client(port_, token); }

@@ -88,6 +88,8 @@ void write_test_tokens(const std::string& path);
 // an operator's (bearer token) and a gateway's (its client certificate).
 std::unique_ptr<http::Client> token_client(std::uint16_t port, const std::string& token);
 std::unique_ptr<http::Client> gateway_client(std::uint16_t port, const std::string& gateway);
+// With a client certificate in files (an enrolled gateway's), trusting the test CA.
+std::unique_ptr<http::Client> certificate_client(std::uint16_t port, const std::string& cert_file, const std::string& key_file);
 
 // Function processes of the orchestrator whose state directory is `owner`,
 // found in /proc by their environment: function id -> [(process group, node)],

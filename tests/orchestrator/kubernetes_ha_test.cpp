@@ -424,17 +424,7 @@ TEST_F(KubernetesHa, KillingTheLeaderDuringRoamsLosesNoAcknowledgedEventAndNever
 // A gateway enrolled with the fleet CA, as the discovery daemon holds it: its key and certificate in files.
 struct EnrolledGateway {
   std::string name, cert, key, serial;
-  std::unique_ptr<http::Client> client(std::uint16_t port) const {
-    http::ClientOptions o;
-    o.host = "127.0.0.1";
-    o.port = port;
-    o.server_name = "localhost";
-    o.tls.ca_file = test_pki().ca();
-    o.tls.cert_file = cert;
-    o.tls.key_file = key;
-    o.request_timeout = std::chrono::seconds(20);
-    return std::make_unique<http::Client>(o);
-  }
+  std::unique_ptr<http::Client> client(std::uint16_t port) const { return certificate_client(port, cert, key); }
 };
 
 // Enrolment records live in the cluster (GatewayIdentity, BootstrapToken):
